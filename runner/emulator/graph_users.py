@@ -1,0 +1,3 @@
+"""Graph routes (in progress)."""
+
+from __future__ import annotations
