@@ -46,7 +46,7 @@ def test_same_seed_gives_the_same_tenant(emulator_factory: EmulatorFactory) -> N
         assert first.store is not None and second.store is not None
         for table in ("users", "methods", "groups_", "group_members", "role_members", "apps"):
             columns = "*" if table != "apps" else "client_id, sp_id, name, kind, secret"
-            query = f"SELECT {columns} FROM {table} ORDER BY 1, 2"
+            query = f"SELECT {columns} FROM {table} ORDER BY 1, 2"  # noqa: S608 - fixed names
             assert first.store.query(query) == second.store.query(query), table
         assert first.tenant_id == second.tenant_id
     finally:
