@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
-import fnmatch
 import json
 import random
 import re
@@ -210,7 +209,7 @@ def _glob(pattern: str, path: str) -> bool:
     if pattern in {"**", "*"}:
         return True
     regex = re.escape(pattern).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
-    return re.fullmatch(regex, path) is not None or fnmatch.fnmatchcase(path, pattern)
+    return re.fullmatch(regex, path) is not None
 
 
 def retry_after_value(spec: Any, now: dt.datetime) -> str | None:
