@@ -112,6 +112,7 @@ CREATE TABLE IF NOT EXISTS operations (
     completes_at TEXT NOT NULL,
     outcome TEXT NOT NULL                    -- succeeded | failed: what it will become
 );
+CREATE INDEX IF NOT EXISTS operations_due ON operations (status, completes_at);
 CREATE TABLE IF NOT EXISTS device_codes (
     device_code TEXT PRIMARY KEY,
     user_code TEXT NOT NULL UNIQUE,
