@@ -92,8 +92,8 @@ class Problem:
             parts.append(f"column {self.column}")
         elif self.option is not None:
             parts.append(f"option {self.option}")
-        elif self.pointer:
-            parts.append(self.pointer)
+        elif self.pointer and (self.col is not None or self.line is None):
+            parts.append(self.pointer)  # a CSV row (line, no column) has no pointer to show
         text = self.message if self.is_error else f"warning: {self.message}"
         line = ": ".join([*parts, text])
         if self.snippet:

@@ -193,6 +193,22 @@ def _typed(text: str) -> Any:
     return text
 
 
+_SYNTAX_HINTS = (
+    ("'\\t'", "indent with spaces, not tabs"),
+    ("expected <block end>", "this line's indentation does not line up with the lines above"),
+    ("mapping values are not allowed", "quote a value that contains ': '"),
+    ("found unexpected end of stream", "a quote or bracket is not closed"),
+    ("could not find expected ':'", "a key needs ': ' after it, or a quote is not closed"),
+)
+
+
+def _syntax_hint(problem: str) -> str:
+    for needle, hint in _SYNTAX_HINTS:
+        if needle in problem:
+            return f"; {hint}"
+    return ""
+
+
 def _snippet(text: str, line: int, column: int) -> str:
     rows = text.splitlines()
     row = rows[line] if 0 <= line < len(rows) else ""
@@ -209,9 +225,7 @@ def parse(text: str, *, path: str) -> Document:
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = f"invalid YAML: {exc.problem or exc.context}"
-        if "'\\t'" in message:
-            message += "; indent with spaces, not tabs"
+        message = f"invalid YAML: {exc.problem or exc.context}" + _syntax_hint(exc.problem or "")
         if mark is None:  # pragma: no cover - PyYAML's parser always sets a mark
             raise PlanFileError([Problem(path=path, message=message)]) from None
         raise builder.fail(mark, message, snippet=True) from None
