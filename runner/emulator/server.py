@@ -33,6 +33,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     server_version = "EntraBulkEmulator/1.0"
     sys_version = ""
+    # Headers and body go out in two writes; with Nagle on, the client's delayed ACK holds
+    # the body back ~40 ms per response (measured: 45 ms -> 0.7 ms per request on loopback).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the emulator keeps its own request log."""
