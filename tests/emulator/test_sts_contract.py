@@ -730,7 +730,7 @@ class _RecordingSession(requests.Session):
         super().__init__()
         self.exchanges: list[tuple[dict[str, str], dict[str, Any]]] = []
 
-    def post(self, url: Any, data: Any = None, **kwargs: Any) -> Any:
+    def post(self, url: Any, data: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]  # msal passes url, data= and keywords only
         response = super().post(url, data=data, **kwargs)
         form = {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
         try:
