@@ -23,7 +23,7 @@ from runner.emulator.methods_model import (
 from runner.emulator.routing import BETA, Ctx, route
 from runner.emulator.wire import GraphError, Response, empty_response, json_response
 
-_BASE = r"/users/(?P<key>[^/]+)/authentication"
+_BASE = r"/(?:users/|(?=me/))(?P<key>[^/]+)/authentication"  # /users/{key} or /me
 _MFA_STATES = ("disabled", "enabled", "enforced")
 # Delegated readers of per-user MFA state (rbac-authentication-methods-policy-apis-read).
 _POLICY_READERS = authz.POLICY_WRITERS | {authz.GLOBAL_READER}

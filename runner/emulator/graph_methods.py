@@ -7,10 +7,23 @@
     DELETE /users/{key}/authentication/{collection}/{id}       not the password; default rule
     POST   /users/{key}/authentication/temporaryAccessPassMethods
 
+Every path also works as `/me/authentication/...` for a delegated caller's own methods.
 Deleted methods stay in lists for `consistency_delay_s` (eventual consistency) but are 404
-by id at once. There is no generic `DELETE …/methods/{id}` (nor a password DELETE): the route
-table answers those 405 as Graph does for a method the target does not support. Importing
-this module also registers `graph_auth_states` and `graph_operations`.
+by id at once. Importing this module also registers `graph_auth_states` and
+`graph_operations`.
+
+Choices where graph-reference.md marks Graph's answer UNVERIFIED:
+- A method that is not there (never was, deleted, other type's path): 404 `itemNotFound`
+  (the authentication-methods service's workload code, like its `badRequest`).
+- No generic `DELETE …/methods/{id}` and no password DELETE: 405 `Request_BadRequest`
+  "Specified HTTP method is not allowed for the request target." (the route table's answer).
+- Default-method rule: the default is the method `preferred_method` names (push →
+  Authenticator, oath → software/hardware OATH, sms/voiceMobile → mobile, ...); it is
+  protected only while no other method of the same kind could stay the default and another
+  default-capable method (phone, Authenticator, OATH) remains. Deleting it last unsets it.
+- Deleting the mobile phone while an alternateMobile exists: 400 `badRequest`.
+- TAP lifetime outside 10-43200, non-boolean `isUsableOnce`, bad `startDateTime`: 400
+  `badRequest`. A pass is 8 characters, the policy's default length.
 """
 
 from __future__ import annotations
@@ -46,7 +59,7 @@ from runner.emulator.wire import GraphError, Response, empty_response, iso, json
 
 del graph_auth_states, graph_operations  # imported for their route registrations
 
-_BASE = r"/users/(?P<key>[^/]+)/authentication"
+_BASE = r"/(?:users/|(?=me/))(?P<key>[^/]+)/authentication"  # /users/{key} or /me
 _V1 = "|".join(V1_COLLECTIONS)
 _BETA_ONLY = "|".join(BETA_ONLY_COLLECTIONS)
 _DELETABLE_V1 = "|".join(name for name in V1_COLLECTIONS if name != "passwordMethods")

@@ -32,7 +32,7 @@ from runner.emulator.wire import GraphError, Response, iso, json_response
 if TYPE_CHECKING:
     from runner.emulator.app import EmulatorApp
 
-_BASE = r"/users/(?P<key>[^/]+)/authentication"
+_BASE = r"/(?:users/|(?=me/))(?P<key>[^/]+)/authentication"  # /users/{key} or /me
 _LOCATION_QUERY = "aadgdc=EMU01P&aadgsu=ssprprod-a"
 # Delegated roles that may poll another user's reset (longrunningoperation-get).
 OPERATION_READERS = frozenset(

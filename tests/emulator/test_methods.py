@@ -30,6 +30,7 @@ from tests.emulator.methods_support import (
     V1_TYPES,
     WINDOWS_HELLO,
     app_client,
+    client,
     effects,
     make_user,
     user_client,
@@ -465,3 +466,23 @@ def test_roles_and_permissions_for_methods(emulator: Emulator, admin: httpx.Clie
     with user_client(emulator, "auth.admin@contoso.com") as aa:
         assert aa.delete(path).status_code == 204
     assert len(effects(admin, user_id)) == 1
+
+
+def test_me_paths_manage_the_callers_own_methods(emulator: Emulator, admin: httpx.Client) -> None:
+    """With the self-service scope a user lists and deletes their own methods via /me only."""
+    mine = make_user(admin, [PHONE, EMAIL])
+    upn = admin.get(f"/users/{mine}").json()["user"]["upn"]
+    other = make_user(admin, [EMAIL])
+    token = emulator.mint_user_token(upn, scopes=["UserAuthenticationMethod.ReadWrite"])
+    with client(emulator, token) as me:
+        listed = me.get("/me/authentication/methods")
+        assert listed.status_code == 200
+        assert _ids(listed) == {PASSWORD_ID, MOBILE_ID, EMAIL["id"]}
+        phone = me.get(f"/me/authentication/phoneMethods/{MOBILE_ID}").json()
+        assert phone["phoneNumber"] == "+1 4255550123"
+        assert me.delete(f"/me/authentication/emailMethods/{EMAIL['id']}").status_code == 204
+        assert me.get(f"/users/{other}/authentication/methods").status_code == 403
+        reset = me.post(f"/me/authentication/methods/{PASSWORD_ID}/resetPassword", json={})
+        assert reset.status_code == 403
+    assert effects(admin, mine) == [("method_deleted", {"kind": "email", "id": EMAIL["id"]})]
+    assert effects(admin, other) == []
