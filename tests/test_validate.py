@@ -580,3 +580,28 @@ def test_warnings_are_marked_and_errors_are_not() -> None:
     """Severity is part of the record and of the rendered line."""
     result, _ = _lines("38-case-duplicate.yaml")
     assert [p.severity for p in result.problems] == [Severity.WARNING]
+
+
+def test_rows_of_the_same_shape_are_each_reported_at_their_own_line(tmp_path: Path) -> None:
+    """Schema checks shared by identical rows still point at every row that has the problem."""
+    path = tmp_path / "wave.csv"
+    rows = [
+        f"user{n}@contoso.com,{'disabel' if n in (3, 19_998) else 'disable_account'}"
+        for n in range(20_000)
+    ]
+    path.write_text("user,actions\n" + "\n".join(rows) + "\n")
+    result = validate.load(path)
+    lines = validate.render_text([result])
+    guess = f"unknown action 'disabel'; did you mean 'disable_account'? (valid: {VALID})"
+    assert lines == [f"{path}:5: column actions: {guess}", f"{path}:20000: column actions: {guess}"]
+
+
+def test_twenty_thousand_rows_build_a_plan(tmp_path: Path) -> None:
+    """A large CSV validates into a plan with every target, in file order."""
+    path = tmp_path / "wave.csv"
+    path.write_text("user\n" + "".join(f"user{n}@contoso.com\n" for n in range(20_000)))
+    result = validate.load(path, settings=CSV_ACTIONS)
+    assert result.plan is not None
+    assert len(result.plan.targets) == 20_000
+    assert result.plan.targets[-1].source is not None
+    assert result.plan.targets[-1].source.line == 20_001
