@@ -42,6 +42,7 @@ _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"
 _USER_CODE_LENGTH = 9
 _REFRESH_LIFETIME = dt.timedelta(days=90)
 _ID_TOKEN_LIFETIME_S = 3600
+_FORGET_EXPIRED_AFTER = dt.timedelta(hours=1)
 
 
 def digest(credential: str) -> str:
@@ -64,6 +65,11 @@ def _admin_reply(status: int, message: str | None = None) -> Response:
     return Response(
         status=status, headers={"Content-Type": PLAIN_JSON}, body=dumps({"error": message})
     )
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """How the tenant stores an instant: ISO 8601 in UTC with microseconds (sorts as text)."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _when(text: str) -> dt.datetime:
@@ -89,8 +95,13 @@ class UserFlows:
         requested = delegated_scopes(raw_scope, tenant_name=tenant_name)
         lifetime = self.service.device_code_lifetime_s
         device_code = secrets.token_urlsafe(48)
-        expires_at = (now + dt.timedelta(seconds=lifetime)).isoformat()
+        expires_at = _stamp(now + dt.timedelta(seconds=lifetime))
         with self.app.store.transaction() as db:
+            # Codes past their lifetime answer as unknown from here on.
+            db.execute(
+                "DELETE FROM device_codes WHERE expires_at < ?",
+                (_stamp(now - _FORGET_EXPIRED_AFTER),),
+            )
             while True:
                 user_code = "".join(
                     secrets.choice(_USER_CODE_ALPHABET) for _ in range(_USER_CODE_LENGTH)
@@ -341,7 +352,7 @@ class UserFlows:
                     client.client_id,
                     user_id,
                     json.dumps(consented if consented is not None else granted),
-                    now.astimezone(dt.UTC).isoformat(),
+                    _stamp(now),
                 ),
             )
             body["refresh_token"] = refresh_token

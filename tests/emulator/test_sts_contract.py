@@ -480,6 +480,17 @@ def test_expired_device_code(emulator: Emulator, sts: httpx.Client, admin: httpx
     assert late.json() == {"error": f"user code {flow['user_code']} has expired"}
 
 
+def test_long_expired_device_codes_are_forgotten(emulator: Emulator, sts: httpx.Client) -> None:
+    """An hour after expiry a device code is purged and answers as unknown."""
+    old = _start(sts, _cli(emulator))
+    assert emulator.app is not None
+    much_later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=900 + 3601)
+    emulator.app.clock = lambda: much_later
+    _start(sts, _cli(emulator))
+    forgotten = _redeem(sts, _cli(emulator), old["device_code"])
+    _entra_error(forgotten, 400, "bad_verification_code", 70018)
+
+
 def test_unknown_device_code_and_other_client(
     emulator: Emulator, sts: httpx.Client, admin: httpx.Client
 ) -> None:
