@@ -147,6 +147,7 @@ class Not:
 
 
 Expr = Compare | In | Func | BoolProp | Logical | Not
+_UNBOUND = "Edm.Untyped"  # a name that did not bind; its error is deferred
 _OPERATOR_KIND = {
     "eq": "Equal",
     "ne": "NotEqual",
@@ -187,45 +188,37 @@ def _syntax_error(position: int, text: str) -> GraphError:
     )
 
 
-def _tokens(text: str) -> list[_Token]:
-    out: list[_Token] = []
-    pos, size = 0, len(text)
-    while pos < size:
-        char = text[pos]
-        if char in " \t\r\n":
-            pos += 1
-            continue
-        if char in "(),/":
-            out.append(_Token(char, char, None, pos, pos + 1))
-            pos += 1
-            continue
-        if char == "'":
-            chars: list[str] = []
-            cursor = pos + 1
-            while True:
-                if cursor >= size:
-                    raise _syntax_error(size, text)
-                if text[cursor] == "'":
-                    if cursor + 1 < size and text[cursor + 1] == "'":
-                        chars.append("'")
-                        cursor += 2
-                        continue
-                    break
-                chars.append(text[cursor])
-                cursor += 1
-            out.append(_Token("string", text[pos : cursor + 1], "".join(chars), pos, cursor + 1))
-            pos = cursor + 1
-            continue
-        for kind, pattern in _TOKEN_PATTERNS:
-            match = pattern.match(text, pos)
-            if match is not None:
-                out.append(_Token(kind, match.group(), match.group(), pos, match.end()))
-                pos = match.end()
+def _next_token(text: str, pos: int) -> _Token:
+    """The token starting at (or after whitespace from) `pos`. Lexing is lazy, token by
+    token, as in the OData library: a parse error before a bad literal wins over it."""
+    size = len(text)
+    while pos < size and text[pos] in " \t\r\n":
+        pos += 1
+    if pos >= size:
+        return _Token("end", "", None, size, size)
+    char = text[pos]
+    if char in "(),/:":
+        return _Token(char, char, None, pos, pos + 1)
+    if char == "'":
+        chars: list[str] = []
+        cursor = pos + 1
+        while True:
+            if cursor >= size:
+                raise _syntax_error(size, text)
+            if text[cursor] == "'":
+                if cursor + 1 < size and text[cursor + 1] == "'":
+                    chars.append("'")
+                    cursor += 2
+                    continue
                 break
-        else:
-            raise _syntax_error(pos, text)
-    out.append(_Token("end", "", None, size, size))
-    return out
+            chars.append(text[cursor])
+            cursor += 1
+        return _Token("string", text[pos : cursor + 1], "".join(chars), pos, cursor + 1)
+    for kind, pattern in _TOKEN_PATTERNS:
+        match = pattern.match(text, pos)
+        if match is not None:
+            return _Token(kind, match.group(), match.group(), pos, match.end())
+    raise _syntax_error(pos, text)
 
 
 def _literal(token: _Token, text: str) -> Lit:
@@ -264,17 +257,19 @@ class _Parser:
     def __init__(self, text: str, entity: EntityType) -> None:
         self.text = text
         self.entity = entity
-        self.tokens = _tokens(text)
-        self.index = 0
+        self.current = _next_token(text, 0)
+        # Binding errors (unknown property, wrong types) are reported only once the whole
+        # text has parsed: a syntax error anywhere wins, as in the OData library.
+        self.deferred: GraphError | None = None
 
-    @property
-    def current(self) -> _Token:
-        return self.tokens[self.index]
+    def defer(self, err: GraphError) -> None:
+        if self.deferred is None:
+            self.deferred = err
 
     def advance(self) -> _Token:
-        token = self.tokens[self.index]
+        token = self.current
         if token.kind != "end":
-            self.index += 1
+            self.current = _next_token(self.text, token.end)
         return token
 
     def keyword(self, *words: str) -> str | None:
@@ -293,12 +288,15 @@ class _Parser:
         expr = self.or_expr()
         if self.current.kind != "end":
             raise _syntax_error(self.current.end, self.text)
-        return self.boolean(expr)
+        result = self.boolean(expr)
+        if self.deferred is not None:
+            raise self.deferred
+        return result
 
     def boolean(self, node: Expr | Prop | Lit) -> Expr:
         if isinstance(node, Prop):
-            if node.edm != "Edm.Boolean":
-                raise self.unsupported(node)
+            if node.edm not in {"Edm.Boolean", _UNBOUND}:
+                self.defer(self.unsupported(node))
             return BoolProp(node)
         if isinstance(node, Lit):
             raise _syntax_error(self.current.end, self.text)
@@ -352,7 +350,13 @@ class _Parser:
             self.advance()
             if self.current.kind == "(":
                 return self.function(token)
-            found = self.entity.get(token.text)
+            found = self.entity.find(token.text)
+            if found is None:
+                try:
+                    self.entity.get(token.text)
+                except GraphError as err:
+                    self.defer(err)
+                found = Prop(name=token.text, edm=_UNBOUND)
             if self.current.kind == "/":  # lambda any/all and casts: not emulated
                 raise self.unsupported(found)
             return found
@@ -374,12 +378,13 @@ class _Parser:
                 f"An unknown function with name '{name_token.text}' was found. This may also be "
                 "a function import or a key lookup on a navigation property, which is not allowed."
             )
-            raise GraphError(400, "BadRequest", msg)
+            self.defer(GraphError(400, "BadRequest", msg))
+            return Func("startsWith", Prop(name=name, edm=_UNBOUND), Lit("", "Edm.String"))
         if (
             len(args) != 2
             or not isinstance(args[0], Prop)
             or not isinstance(args[1], Lit)
-            or args[0].edm != "Edm.String"
+            or args[0].edm not in {"Edm.String", _UNBOUND}
             or args[1].edm != "Edm.String"
         ):
             msg = (
@@ -387,7 +392,8 @@ class _Parser:
                 f"specified arguments. The function signatures considered are: {name}"
                 "(Edm.String Nullable=true, Edm.String Nullable=true)."
             )
-            raise GraphError(400, "BadRequest", msg)
+            self.defer(GraphError(400, "BadRequest", msg))
+            return Func(canonical, Prop(name=name, edm=_UNBOUND), Lit("", "Edm.String"))
         return Func(canonical, args[0], args[1])
 
     def compare(self, op: str, left: Expr | Prop | Lit, right: Expr | Prop | Lit) -> Expr:
@@ -396,15 +402,17 @@ class _Parser:
             return self.compare(flipped, right, left)
         if not isinstance(left, Prop) or not isinstance(right, Lit):
             if isinstance(left, Prop):
-                raise self.unsupported(left)
+                self.defer(self.unsupported(left))
+                return Compare(op, left, Lit(None, "null"))
             raise _syntax_error(self.current.end, self.text)
         self.check_types(op, left, right)
         return Compare(op, left, right)
 
     def check_types(self, op: str, left: Prop, right: Lit) -> None:
         if left.edm.startswith("Collection("):
-            raise self.unsupported(left)
-        if right.edm == "null":
+            self.defer(self.unsupported(left))
+            return
+        if right.edm == "null" or left.edm == _UNBOUND:
             return
         compatible = left.edm == right.edm or (
             left.edm == "Edm.DateTimeOffset" and right.edm == "Edm.Date"
@@ -414,7 +422,7 @@ class _Parser:
                 "A binary operator with incompatible types was detected. Found operand types "
                 f"'{left.edm}' and '{right.edm}' for operator kind '{_OPERATOR_KIND[op]}'."
             )
-            raise GraphError(400, "BadRequest", msg)
+            self.defer(GraphError(400, "BadRequest", msg))
 
     def unsupported(self, target: Prop) -> GraphError:
         return unsupported_clause(target.name, self.entity)
