@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runner import validate
 from runner.planfile import CsvDialect
@@ -605,3 +607,48 @@ def test_twenty_thousand_rows_build_a_plan(tmp_path: Path) -> None:
     assert len(result.plan.targets) == 20_000
     assert result.plan.targets[-1].source is not None
     assert result.plan.targets[-1].source.line == 20_001
+
+
+_JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 50)
+    | st.sampled_from([0.05, "", "x", "disable_account", "revoke_mfa_sessions", "a@contoso.com"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["user", "group", "query", "actions", "state", "method_types", "note"]),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "version": st.sampled_from([1, 2, "1", None]),
+            "name": _JSONISH,
+            "actions": _JSONISH,
+            "options": st.dictionaries(
+                st.sampled_from(["reset_password", "set_per_user_mfa", "nope"]), _JSONISH
+            ),
+            "targets": _JSONISH,
+            "targets_from": _JSONISH,
+            "safety": st.dictionaries(
+                st.sampled_from(["protected_users", "allow_privileged", "canary"]), _JSONISH
+            ),
+        },
+    )
+)
+def test_checking_any_shape_of_data_never_crashes(data: dict[str, object]) -> None:
+    """Whatever a YAML file holds, `check` returns problems or a plan; it never raises."""
+    from runner.planfile import PlanForm, RawPlan
+
+    raw = RawPlan(path="p.yaml", form=PlanForm.YAML, data=data, locations={})
+    result = validate.check(raw)
+    assert (result.plan is None) == any(problem.is_error for problem in result.problems)
