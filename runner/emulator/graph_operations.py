@@ -27,6 +27,7 @@ from runner.emulator.lookup import user_or_404
 from runner.emulator.methods_model import parse_time, precise
 from runner.emulator.routing import SETTLERS, Ctx, route
 from runner.emulator.seed import PASSWORD_METHOD_ID
+from runner.emulator.users_model import COMPLEXITY_MESSAGE, password_is_complex
 from runner.emulator.wire import GraphError, Response, iso, json_response
 
 if TYPE_CHECKING:
@@ -38,36 +39,17 @@ _LOCATION_QUERY = "aadgdc=EMU01P&aadgsu=ssprprod-a"
 OPERATION_READERS = frozenset(
     {authz.GLOBAL_ADMIN, authz.GLOBAL_READER, authz.PRIVILEGED_AUTH_ADMIN, authz.AUTH_ADMIN}
 )
-COMPLEXITY_MESSAGE = (
-    "The specified password does not comply with password complexity requirements. "
-    "Please provide a different password."
-)
-PASSWORD_MIN_LENGTH = 8
-PASSWORD_MAX_LENGTH = 256
 GENERATED_LENGTH = 12
 _GENERATED_ALPHABET = string.ascii_letters + string.digits + "!#%+-=?@"
 _PENDING = ("notStarted", "running")
 _FAILED_DETAIL = "The password could not be reset."
 
 
-def complex_enough(password: str) -> bool:
-    """Entra's cloud password rules: 8-256 characters, three of four character classes."""
-    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
-        return False
-    classes = (
-        any(ch.islower() for ch in password),
-        any(ch.isupper() for ch in password),
-        any(ch.isdigit() for ch in password),
-        any(not ch.isalnum() for ch in password),
-    )
-    return sum(classes) >= 3
-
-
 def generate_password() -> str:
-    """A system-generated password that meets the complexity rules."""
+    """A system-generated password that meets the complexity rules (the PATCH path's rule)."""
     while True:
         candidate = "".join(secrets.choice(_GENERATED_ALPHABET) for _ in range(GENERATED_LENGTH))
-        if complex_enough(candidate):
+        if password_is_complex(candidate):
             return candidate
 
 
@@ -91,7 +73,7 @@ def _new_password(ctx: Ctx, *, synced: bool) -> tuple[str, bool]:
                 "A new password is required for a user whose password is written back on-premises.",
             )
         return generate_password(), True
-    if not isinstance(given, str) or not complex_enough(given):
+    if not isinstance(given, str) or not password_is_complex(given):
         raise GraphError(400, "Request_BadRequest", COMPLEXITY_MESSAGE)
     return given, False
 
