@@ -278,9 +278,8 @@ def _cosmetic(model: dict[str, Any], draw: Any) -> dict[str, Any]:
 
 def _mutate(model: dict[str, Any], draw: Any) -> dict[str, Any]:
     copy = json.loads(json.dumps(model))
-    kind = draw(
-        st.sampled_from(["add", "drop", "ticket", "action", "option", "canary", "override"])
-    )
+    kinds = ["add", "drop", "ticket", "action", "option", "canary", "override", "note"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "add":
         copy["targets"].append({"user": "someone.new@contoso.com"})
     elif kind == "drop" and len(copy["targets"]) > 1:
@@ -302,6 +301,9 @@ def _mutate(model: dict[str, Any], draw: Any) -> dict[str, Any]:
             if target.get("actions") != ["delete_app_passwords"]
             else ["disable_account"]
         )
+    elif kind == "note":
+        target = copy["targets"][-1]
+        target[draw(st.sampled_from(["note", "ticket"]))] = "changed"
     else:
         copy.setdefault("safety", {})
         copy["safety"]["canary"] = copy["safety"].get("canary", 10) + 1
