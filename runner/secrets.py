@@ -24,8 +24,9 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     # key=value and "key": "value" for credential-named keys.
     re.compile(
-        r"(?i)((?:client_secret|client_assertion|password|newPassword|temporaryAccessPass"
-        r"|access_token|refresh_token|id_token|passphrase)\"?\s*[:=]\s*\"?)([^\"&\s,}]+)"
+        r"(?i)((?<![A-Za-z0-9_])(?:client_secret|client_assertion|password|newPassword"
+        r"|temporaryAccessPass|access_token|refresh_token|id_token|passphrase)"
+        r"\"?\s*[:=]\s*\"?)([^\"&\s,}]+)"
     ),
 )
 

@@ -17,17 +17,6 @@ if TYPE_CHECKING:
 _DELIMITERS = {",": ",", "tab": "\t", ";": ";"}
 
 
-def _emit(console: Console, text: str) -> None:
-    """Write a line of the result to stdout.
-
-    Problem lines bypass `Console.out`'s redaction on purpose: plan files hold no secrets
-    (passwords and passes are generated at apply time), and the credential-shaped pattern
-    would mangle legitimate output such as `column reset_password: expected true or false`.
-    """
-    console.stdout.write(text + "\n")
-    console.stdout.flush()
-
-
 @click.command("validate")
 @click.argument("plans", nargs=-1, required=True, metavar="PLAN...")
 @click.option(
@@ -80,10 +69,10 @@ def command(
     )
     results = [validate.load(path, dialect=dialect, settings=settings) for path in plans]
     if output_format == "json":
-        _emit(console, json.dumps(validate.render_json(results), indent=2, ensure_ascii=False))
+        console.out(json.dumps(validate.render_json(results), indent=2, ensure_ascii=False))
     else:
         for line in validate.render_text(results):
-            _emit(console, line)
+            console.out(line)
         for result in results:
             console.info(validate.summary(result))
     return int(ExitCode.SUCCESS if all(r.ok for r in results) else ExitCode.INVALID_INPUT)

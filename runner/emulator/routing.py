@@ -103,16 +103,18 @@ def route(
 
 def find(method: str, path: str, version: str) -> tuple[Route, dict[str, str]]:
     """The route for a request, or the Graph error a real service gives (400/404/405)."""
-    allowed_elsewhere = False
+    other_method = False
     for candidate in ROUTES:
+        if version not in candidate.versions:
+            continue
         match = candidate.pattern.fullmatch(path)
         if match is None:
             continue
-        if candidate.method != method or version not in candidate.versions:
-            allowed_elsewhere = True
+        if candidate.method != method:
+            other_method = True
             continue
         return candidate, match.groupdict()
-    if allowed_elsewhere:
+    if other_method:
         raise GraphError(
             405,
             "Request_BadRequest",

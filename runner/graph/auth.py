@@ -167,8 +167,11 @@ class ManagedIdentityProvider:
     def __init__(self, settings: Settings, session: requests.Session) -> None:
         self.settings = settings
         if settings.managed_identity_endpoint:
-            # msal reads the emulator's endpoint from this variable (graph-reference §12).
-            os.environ["MSAL_MANAGED_IDENTITY_ENDPOINT"] = settings.managed_identity_endpoint
+            # msal 1.39 does not read MSAL_MANAGED_IDENTITY_ENDPOINT (graph-reference §12 is
+            # out of date): in IMDS mode it takes the host from this variable and adds
+            # /metadata/identity/oauth2/token itself.
+            host = settings.managed_identity_endpoint.split("/metadata/", 1)[0]
+            os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = host
         identity: Any
         if settings.managed_identity_client_id:
             identity = msal.UserAssignedManagedIdentity(
