@@ -19,6 +19,7 @@ from typing import Any
 
 from runner.emulator.wire import GraphError
 
+# Operator names of the capability tables ("null" = `eq null` / `ne null`).
 OPS = frozenset({"eq", "ne", "not", "ge", "le", "in", "startsWith", "endsWith", "null"})
 
 # -- entity types ---------------------------------------------------------------------------
@@ -49,6 +50,10 @@ def prop(
     lower_key: bool = False,
 ) -> Prop:
     """A `Prop` from space-separated operator lists (`"eq in startsWith"`)."""
+    unknown = (set(default.split()) | set(advanced.split())) - OPS
+    if unknown:
+        msg = f"{name}: unknown $filter operators {sorted(unknown)}; known: {sorted(OPS)}"
+        raise ValueError(msg)
     return Prop(
         name=name,
         edm=edm,
