@@ -48,7 +48,7 @@ def csv_options(function: F) -> F:
 
 
 def csv_settings(
-    paths: tuple[str, ...] | list[str], csv: Mapping[str, Any]
+    paths: tuple[str, ...] | list[str], csv: Mapping[str, Any], *, verb: str
 ) -> tuple[CsvDialect, validate.CsvPlanSettings]:
     """The dialect and plan-level settings the CSV options give (checked for sense)."""
     given = {
@@ -59,7 +59,7 @@ def csv_settings(
     named = [option for option, value in given.items() if value is not None]
     if named and not any(form_of(path) is PlanForm.CSV for path in paths):
         message = f"{', '.join(named)} set a CSV plan's settings; a YAML plan sets its own"
-        raise InputError(message, hint="put them in the YAML plan, or use a CSV file")
+        raise InputError(message, hint=f"put them in the YAML plan, or {verb} a CSV file")
     actions = csv.get("actions")
     settings = validate.CsvPlanSettings(
         actions=None
@@ -78,7 +78,7 @@ def csv_settings(
 
 def load_plan(console: Console, path: Path, csv: Mapping[str, Any]) -> Plan:
     """A validated plan, or every problem printed and exit 2 (nothing sent anywhere)."""
-    dialect, settings = csv_settings([str(path)], csv)
+    dialect, settings = csv_settings([str(path)], csv, verb="plan")
     result = validate.load(str(path), dialect=dialect, settings=settings)
     for line in validate.render_text([result]):
         console.stderr.write(line + "\n")

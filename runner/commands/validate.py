@@ -39,7 +39,7 @@ def command(
     PATH:LINE: column NAME: message). Exit 0 when all are valid (warnings allowed), 2 if not.
     """
     console: Console = ctx.obj
-    dialect, settings = csv_settings(plans, csv)
+    dialect, settings = csv_settings(plans, csv, verb="validate")
     results = [validate.load(path, dialect=dialect, settings=settings) for path in plans]
     if output_format == "json":
         console.out(json.dumps(validate.render_json(results), indent=2, ensure_ascii=False))
