@@ -418,3 +418,46 @@ def test_search_tokenized_prefix_match() -> None:
     assert odata_query.search_matches(either, {"displayName": "Alex", "mail": "alex@x.com"})
     with pytest.raises(GraphError):
         odata_query.parse_search("displayName:adele", USER)
+
+
+_OPTION_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "5",
+            "1000",
+            "true",
+            "nope",
+            "displayName desc",
+            "id,displayName",
+            "X'5B2261225D'",
+            '"displayName:a"',
+            "accountEnabled eq true",
+            "userType ne 'Guest'",
+            "*",
+            "id,,x",
+        ]
+    ),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["$top", "$select", "$filter", "$orderby", "$count", "$search", "$skiptoken"]
+        ),
+        _OPTION_VALUES,
+        max_size=5,
+    ),
+    st.sampled_from([None, "eventual", "strong"]),
+)
+def test_list_query_raises_only_graph_errors(query: dict[str, str], level: str | None) -> None:
+    """Any combination of query options validates to a ListQuery or a 400 GraphError."""
+    try:
+        parsed = odata_query.list_query(query, level, USER)
+    except GraphError as err:
+        assert err.status == 400
+    else:
+        assert 1 <= parsed.top <= 999
