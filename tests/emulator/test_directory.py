@@ -163,8 +163,7 @@ def test_get_group_and_404(graph: httpx.Client) -> None:
 
 
 def test_members_and_transitive_members(graph: httpx.Client, emulator: Emulator) -> None:
-    """Contractors' direct members are the two nested groups; transitive adds their users;
-    the user cast keeps users only."""
+    """members = the nested groups; transitiveMembers adds their users; the cast keeps users."""
     gid = group_id(graph, "Contractors")
     direct = graph.get(f"/groups/{gid}/members").json()
     assert direct["@odata.context"].endswith("$metadata#directoryObjects")
@@ -196,8 +195,7 @@ def test_transitive_expansion_survives_a_cycle(graph: httpx.Client, emulator: Em
 
 
 def test_member_paging_in_a_250_user_tenant(emulator_factory: EmulatorFactory) -> None:
-    """All Staff pages by 100 (or 999) with skiptokens, no repeats; $top=1000 is 400;
-    @odata.count only with ConsistencyLevel, on page one."""
+    """Member pages of 100 or 999 via skiptokens, $top=1000 is 400, count on page one only."""
     emu = emulator_factory(users=250)
     with client(emu) as http:
         gid = group_id(http, "All Staff")

@@ -438,8 +438,7 @@ def test_resource_units_of_user_reads(graph: httpx.Client) -> None:
 def test_password_reset_is_204_and_ledgered_without_the_password(
     graph: httpx.Client, admin: httpx.Client
 ) -> None:
-    """A passwordProfile PATCH is 204, moves lastPasswordChangeDateTime, and the ledger row
-    (like the request log) never holds the password."""
+    """passwordProfile PATCH: 204, new lastPasswordChangeDateTime, no password in any log."""
     uid = user_id(graph, "alex.wilber@contoso.com")
     before = graph.get(f"/users/{uid}", params={"$select": "lastPasswordChangeDateTime"}).json()
     response = graph.patch(
@@ -563,8 +562,7 @@ def test_each_write_needs_its_permission(
 def test_reset_matrix_for_apps(
     graph: httpx.Client, user_admin: httpx.Client, emulator: Emulator
 ) -> None:
-    """User Administrator app: regular users yes, Global Admins and role-assignable group
-    members no; Privileged Authentication Administrator app: everyone; no role: nobody."""
+    """Matrix for apps: User Admin not over GA/role-group members, PAA over all, no role: 403."""
     body = {"passwordProfile": {"forceChangePasswordNextSignIn": True, "password": STRONG}}
     assert user_admin.patch("/users/alex.wilber@contoso.com", json=body).status_code == 204
     for target in ("it.admin@contoso.com", "breakglass1@contoso.onmicrosoft.com"):
@@ -581,8 +579,7 @@ def test_reset_matrix_for_apps(
 
 
 def test_reset_matrix_for_delegated_admins(emulator: Emulator, admin: httpx.Client) -> None:
-    """Delegated, the signed-in user's roles apply: a Helpdesk Administrator may reset a
-    regular user and a Reports Reader, not an Authentication Administrator (the matrix)."""
+    """Delegated Helpdesk Admin: may reset a user or Reports Reader, not an Auth Admin."""
     reader = add_user(admin, "reports.reader@contoso.com")
     admin.post("/roles/Reports Reader/members", json={"id": reader, "type": "user"})
     auth_admin = add_user(admin, "second.auth.admin@contoso.com")
