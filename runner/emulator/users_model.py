@@ -183,8 +183,15 @@ def collection_response(
         body["@odata.count"] = count
     if next_key is not None:
         token = odata_query.encode_skiptoken(next_key)
+        path = ctx.path
+        if ctx.literal_key:  # keep the ('key') form: a `$` key is refused in a plain segment
+            collection, _, rest = path.lstrip("/").partition("/")
+            key, _, tail = rest.partition("/")
+            path = f"/{collection}('{key.replace(chr(39), chr(39) * 2)}')" + (
+                f"/{tail}" if tail else ""
+            )
         body["@odata.nextLink"] = odata_query.next_link(
-            ctx.version_root, ctx.path, ctx.req.query, token
+            ctx.version_root, path, ctx.req.query, token
         )
     body["value"] = items
     return json_response(200, body)

@@ -127,6 +127,25 @@ def test_member_of_via_me_and_batch(emulator: Emulator, graph: httpx.Client) -> 
     assert item["headers"]["x-ms-resource-unit"] == "2"
 
 
+def test_next_link_keeps_the_key_literal_form(
+    graph: httpx.Client, admin: httpx.Client, emulator: Emulator
+) -> None:
+    """Paging /users('$svc@…')/memberOf follows nextLinks in the ('key') form, not a 400."""
+    assert emulator.store is not None
+    created = admin.post("/users", json={"userPrincipalName": "$svc@contoso.com"}).json()
+    for name in ("Contractors", "Leavers 2026-Q4"):
+        emulator.store.execute(
+            "INSERT INTO group_members (group_id, member_id, member_type) VALUES (?, ?, 'user')",
+            (group_id(graph, name), created["id"]),
+        )
+    first = graph.get("/users('$svc@contoso.com')/memberOf", params={"$top": "1"}).json()
+    link = first["@odata.nextLink"]
+    assert link.startswith(f"{emulator.graph_url}/v1.0/users(%27$svc@contoso.com%27)/memberOf?")
+    second = graph.get(link)
+    assert second.status_code == 200
+    assert names(first["value"] + second.json()["value"]) == {"Contractors", "Leavers 2026-Q4"}
+
+
 # -- groups ----------------------------------------------------------------------------------
 
 
