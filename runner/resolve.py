@@ -88,7 +88,8 @@ class Resolution:
     warnings: list[str] = field(default_factory=list)
 
 
-def _user_state(item: Mapping[str, object], roles: Mapping[str, tuple[str, ...]]) -> UserState:
+def user_state_from(item: Mapping[str, object], roles: Mapping[str, tuple[str, ...]]) -> UserState:
+    """A `UserState` (identity only) from a Graph user object."""
     user_id = str(item.get("id", "")).lower()
     return UserState(
         id=user_id,
@@ -239,7 +240,7 @@ def resolve(
     origin: dict[str, TargetSelector] = {}
 
     def add(item: Mapping[str, object], selector: TargetSelector) -> None:
-        state = _user_state(item, roles)
+        state = user_state_from(item, roles)
         if state.id in found:
             first = origin[state.id]
             if plan.actions_for(first) != plan.actions_for(selector):
