@@ -66,7 +66,12 @@ class FaultKind(StrEnum):
     @property
     def has_graph_body(self) -> bool:
         """True when an error status of this kind carries a Graph error body by default."""
-        return self in {FaultKind.STATUS, FaultKind.BATCH_STATUS}
+        return self in {
+            FaultKind.STATUS,
+            FaultKind.BATCH_STATUS,
+            FaultKind.TOKEN_EXPIRED,
+            FaultKind.CLAIMS_CHALLENGE,
+        }
 
     @property
     def envelope_only(self) -> bool:
@@ -98,6 +103,19 @@ _STATUS_MESSAGES = {
     504: "The gateway timed out.",
     500: "An internal server error occurred.",
 }
+# The 401s of the authentication faults: code and message as Graph words them.
+_KIND_ERRORS = {
+    "token_expired": (
+        "InvalidAuthenticationToken",
+        "Lifetime validation failed, the token is expired.",
+    ),
+    "claims_challenge": (
+        "InvalidAuthenticationToken",
+        "Continuous access evaluation resulted in challenge with result: InteractionRequired "
+        "and code: TokenIssuedBeforeRevocationTimestamp",
+    ),
+}
+_CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
 
 
 class FaultRuleError(ValueError):
@@ -241,10 +259,15 @@ class Fault:
 
     def graph_error(self, status: int) -> GraphError:
         """The Graph error body used for an injected status."""
-        code = str(self.params.get("code") or _STATUS_CODES.get(status, "UnknownError"))
-        message = str(
-            self.params.get("message") or _STATUS_MESSAGES.get(status, "Injected failure.")
+        default_code, default_message = _KIND_ERRORS.get(
+            self.kind.value,
+            (
+                _STATUS_CODES.get(status, "UnknownError"),
+                _STATUS_MESSAGES.get(status, "Injected failure."),
+            ),
         )
+        code = str(self.params.get("code") or default_code)
+        message = str(self.params.get("message") or default_message)
         return GraphError(status, code, message)
 
     def _status_response(self, now: dt.datetime) -> Response:
@@ -263,25 +286,12 @@ class Fault:
                 return self._status_response(now)
             return None
         if kind is FaultKind.TOKEN_EXPIRED:
-            return Response(
-                status=401,
-                headers={"Content-Type": "application/json"},
-                body=dumps(
-                    {
-                        "error": {
-                            "code": "InvalidAuthenticationToken",
-                            "message": "Lifetime validation failed, the token is expired.",
-                        }
-                    }
-                ),
-            )
+            return Response(status=401)
         if kind is FaultKind.CLAIMS_CHALLENGE:
-            claims = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
-            encoded = base64.b64encode(claims.encode()).decode()
+            encoded = base64.b64encode(_CLAIMS.encode()).decode()
             return Response(
                 status=401,
                 headers={
-                    "Content-Type": "application/json",
                     "WWW-Authenticate": (
                         'Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
                         'common/oauth2/authorize", '
@@ -289,16 +299,6 @@ class Fault:
                         f'error="insufficient_claims", claims="{encoded}"'
                     ),
                 },
-                body=dumps(
-                    {
-                        "error": {
-                            "code": "InvalidAuthenticationToken",
-                            "message": "Continuous access evaluation resulted in challenge "
-                            "with result: InteractionRequired and code: "
-                            "TokenIssuedBeforeRevocationTimestamp",
-                        }
-                    }
-                ),
             )
         if kind is FaultKind.RESET_BEFORE and not in_batch:
             return Response(status=0, fault=ConnectionFault.RESET_BEFORE)
