@@ -285,12 +285,9 @@ def markdown(plan: FrozenPlan, view: View | None = None) -> str:
 
 
 def _markdown_counts(content: Mapping[str, Any]) -> list[str]:
-    by_action: Mapping[str, Mapping[str, int]] = (content.get("summary") or {}).get(
-        "by_action"
-    ) or {}
     head = "| action | " + " | ".join(KIND_LABEL.values()) + " |"
     rows = [head, "|---|" + "---:|" * len(KIND_LABEL)]
-    for action, counts in by_action.items():
+    for action, counts in review.by_action(content):
         cells = " | ".join(f"{counts.get(str(k), 0):,}" for k in KIND_LABEL)
         rows.append(f"| {review.code(action)} | {cells} |")
     totals = (content.get("summary") or {}).get("actions") or {}
@@ -301,10 +298,9 @@ def _markdown_counts(content: Mapping[str, Any]) -> list[str]:
 
 def _markdown_details(plan: FrozenPlan, *, name: str, limit: int) -> list[str]:
     raw: list[Mapping[str, Any]] = plan.content.get("targets") or []
-    summary = plan.content.get("summary") or {}
     opened = " open" if len(raw) <= OPEN_LIMIT else ""
     out: list[str] = ["", "### Targets"]
-    for action, counts in (summary.get("by_action") or {}).items():
+    for action, counts in review.by_action(plan.content):
         said = ", ".join(
             f"{counts.get(str(k), 0):,} {label}"
             for k, label in KIND_LABEL.items()
@@ -314,7 +310,8 @@ def _markdown_details(plan: FrozenPlan, *, name: str, limit: int) -> list[str]:
         out += ["", f"<details{opened}>", f"<summary>{title}</summary>"]
         out += ["", "| user | display name | roles | kind | what will happen |"]
         out += ["|---|---|---|---|---|"]
-        rows, total = _rows(raw, action, limit)
+        rows = _rows(raw, action, limit)
+        total = sum(counts.values())
         out += rows
         if total > len(rows):
             out += ["", md(review.more(total - len(rows), f"{action} rows", name))]
@@ -322,16 +319,12 @@ def _markdown_details(plan: FrozenPlan, *, name: str, limit: int) -> list[str]:
     return out
 
 
-def _rows(raw: Iterable[Mapping[str, Any]], action: str, limit: int) -> tuple[list[str], int]:
-    """Up to `limit` markdown rows of `action`, and how many targets have it."""
+def _rows(raw: Iterable[Mapping[str, Any]], action: str, limit: int) -> list[str]:
+    """The markdown rows of the first `limit` targets that have `action`."""
     rows: list[str] = []
-    total = 0
     for item in raw:
         for change in item.get("actions") or ():
             if change.get("action") != action:
-                continue
-            total += 1
-            if len(rows) >= limit:
                 continue
             target = FrozenTarget.from_json(item)
             roles = ", ".join(target.privileged_roles)
@@ -342,4 +335,6 @@ def _rows(raw: Iterable[Mapping[str, Any]], action: str, limit: int) -> tuple[li
             what += "".join(f"<br>warning: {md(w)}" for w in change.get("warnings") or ())
             kind = KIND_LABEL.get(ChangeKind(str(change.get("kind"))), "?")
             rows.append(f"| {upn} | {md(target.display_name)} | {md(roles)} | {kind} | {what} |")
-    return rows, total
+            if len(rows) >= limit:
+                return rows
+    return rows

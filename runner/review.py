@@ -133,11 +133,24 @@ def summary(content: Mapping[str, Any]) -> tuple[str, str]:
     """(targets line, actions line) from the content's summary counts."""
     found = content.get("summary") or {}
     refused = found.get("refused_targets", 0)
-    targets = f"{found.get('targets', 0):,} targets ({refused:,} refused), "
+    count = found.get("targets", 0)
+    targets = f"{count:,} target{'' if count == 1 else 's'} ({refused:,} refused), "
     targets += f"{found.get('unresolved', 0):,} unresolved"
     counts = found.get("actions") or {}
     actions = ", ".join(f"{label} {counts.get(str(k), 0):,}" for k, label in KIND_LABEL.items())
     return targets, actions
+
+
+def by_action(content: Mapping[str, Any]) -> list[tuple[str, Mapping[str, int]]]:
+    """Counts per action, in the plan's order of actions (others after, by name).
+
+    The frozen file's keys are sorted, so the order is taken from `plan.actions`, not from
+    the summary mapping.
+    """
+    counts: Mapping[str, Mapping[str, int]] = (content.get("summary") or {}).get("by_action") or {}
+    order = [a for a in (content.get("plan") or {}).get("actions") or () if a in counts]
+    order += sorted(a for a in counts if a not in order)
+    return [(action, counts[action]) for action in order]
 
 
 def flags(target: FrozenTarget) -> list[str]:

@@ -121,13 +121,17 @@ def make_plan(
     ticket: str | None = "INC-4821",
     created: dt.datetime = CREATED,
 ) -> FrozenPlan:
-    """A frozen plan of `targets` made at `created` (expires 24 hours later by default)."""
+    """A frozen plan of `targets` made at `created` (expires 24 hours later by default).
+
+    The plan's actions are the targets' actions in their first order.
+    """
     source = plan.build(
         {
             "version": 1,
             "name": "breach-2026-03-01",
             "ticket": ticket,
-            "actions": ["reset_password", "require_mfa_reregistration", "delete_app_passwords"],
+            "actions": list(dict.fromkeys(c.action for t in targets for c in t.changes))
+            or ["revoke_sessions"],
             "targets": [{"user": t.upn} for t in targets] or [{"user": "nobody@contoso.com"}],
             "safety": safety or {},
         }
