@@ -96,7 +96,7 @@ def header(plan: FrozenPlan, *, now: dt.datetime | None) -> list[tuple[str, str]
         rows.insert(2, ("description", clean(content["plan"]["description"])))
     signers = plan.safety.get("allowed_signers")
     if signers:
-        rows.append(("signers", f"approvals must be signed by a key in {clean(signers)}"))
+        rows.append(("signers", f"approvals must be signed by a key listed in {clean(signers)}"))
     return rows
 
 

@@ -233,7 +233,7 @@ def test_show_verifies_signed_approvals(folder: Path) -> None:
     assert (code, err) == (ExitCode.SUCCESS, "")
     lines = out.splitlines()
     assert lines[7:11] == [
-        "signers    approvals must be signed by a key in signers",
+        "signers    approvals must be signed by a key listed in signers",
         "approvals  1 valid of 1 required",
         f"  valid        bob@contoso.com at 2026-03-01T13:00:00Z (signature verified, {bob_key})",
         f"  not counted  eve@contoso.com at 2026-03-01T13:00:00Z (signature rejected, {eve_key}): "
