@@ -1,4 +1,6 @@
-"""Secrets: redaction of tokens, passwords and access passes wherever text leaves the process.
+"""Secrets: redaction of tokens, passwords and access passes wherever text leaves the process,
+and the generation of temporary passwords (`generate_password`). The run's secrets file is
+`runner/secretfile.py`.
 
 Every secret the process learns (a client secret read from the environment, a token, a
 generated password, a temporary access pass) is registered here the moment it is known, and
@@ -9,6 +11,7 @@ before it reaches a terminal, a log, a report, the journal or a traceback file.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 
 REDACTED = "[REDACTED]"
@@ -50,3 +53,41 @@ def redact(text: str) -> str:
     text = _PATTERNS[0].sub(REDACTED, text)
     text = _PATTERNS[1].sub(lambda m: m.group(1) + REDACTED, text)
     return _PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
+
+
+# --- generated passwords ------------------------------------------------------------------
+
+PASSWORD_MIN_LENGTH = 8  # Entra's rules: 8 to 256 characters, ASCII only
+PASSWORD_MAX_LENGTH = 256
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGITS = "0123456789"
+# Symbols Entra accepts that survive a CSV cell, a terminal and a copy-paste into a shell or
+# a portal: no quotes, comma, backslash, space, `$`, `!`, `&`, `;`, `|`, `<`, `>`, `*`, `?`.
+PASSWORD_SYMBOLS = "#%-.:_"  # noqa: S105 - an alphabet, not a password
+_FIRST = _LOWER + _UPPER + _DIGITS  # never a formula prefix (= + - @ tab CR) in a spreadsheet
+_ALPHABET = _FIRST + PASSWORD_SYMBOLS
+_CLASSES = (frozenset(_LOWER), frozenset(_UPPER), frozenset(_DIGITS), frozenset(PASSWORD_SYMBOLS))
+
+
+def generate_password(length: int = 20) -> str:
+    """A temporary password from the OS's cryptographic RNG, registered for redaction.
+
+    Entra's complexity rules with margin: ASCII, `length` between 8 and 256, all four
+    classes (lower, upper, digit, symbol) where Entra asks for three. The first character is
+    a letter or digit, so the value is never read as a spreadsheet formula. Candidates that
+    miss a class are drawn again (rejection keeps every valid password equally likely).
+    """
+    if not PASSWORD_MIN_LENGTH <= length <= PASSWORD_MAX_LENGTH:
+        msg = (
+            f"password length {length}: Entra accepts {PASSWORD_MIN_LENGTH} to "
+            f"{PASSWORD_MAX_LENGTH} characters"
+        )
+        raise ValueError(msg)
+    while True:
+        chars = [secrets.choice(_FIRST)]
+        chars.extend(secrets.choice(_ALPHABET) for _ in range(length - 1))
+        if all(any(c in cls for c in chars) for cls in _CLASSES):
+            password = "".join(chars)
+            register_secret(password)
+            return password

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from runner.secrets import REDACTED, redact, register_secret
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.secrets import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PASSWORD_SYMBOLS,
+    REDACTED,
+    generate_password,
+    redact,
+    register_secret,
+)
 
 
 def test_registered_secret_is_replaced_anywhere() -> None:
@@ -30,3 +44,43 @@ def test_action_names_ending_in_password_are_not_mangled() -> None:
     """`reset_password: expected ...` is ordinary output, not a credential."""
     text = "plan.csv:3: column reset_password: expected true or false"
     assert redact(text) == text
+
+
+# --- generated passwords ------------------------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@settings(max_examples=300, deadline=None)
+@given(length=st.integers(min_value=PASSWORD_MIN_LENGTH, max_value=PASSWORD_MAX_LENGTH))
+def test_generated_password_meets_entra_rules(length: int) -> None:
+    """Any length from 8 to 256: that length, ASCII, all four classes, safe symbols only,
+    never a formula prefix first, and already registered for redaction."""
+    password = generate_password(length)
+    assert len(password) == length
+    assert password.isascii()
+    assert any(c.islower() for c in password)
+    assert any(c.isupper() for c in password)
+    assert any(c.isdigit() for c in password)
+    assert any(c in PASSWORD_SYMBOLS for c in password)
+    assert set(password) <= set(string.ascii_letters + string.digits + PASSWORD_SYMBOLS)
+    assert not password.startswith(FORMULA_PREFIXES)
+    assert password[0].isalnum()
+    assert redact(f"set to {password}.") == f"set to {REDACTED}."
+
+
+def test_password_symbols_survive_csv_and_shells() -> None:
+    """The symbol set holds nothing a CSV cell, a shell or a formula would treat specially."""
+    assert not set(PASSWORD_SYMBOLS) & set(",;\"'`\\$!&|<>*? \t\r\n=+@")
+
+
+@pytest.mark.parametrize("length", [0, 7, 257])
+def test_password_length_outside_entra_rules_is_refused(length: int) -> None:
+    """Entra accepts 8 to 256 characters; anything else is a caller error."""
+    with pytest.raises(ValueError, match="Entra accepts 8 to 256 characters"):
+        generate_password(length)
+
+
+def test_generated_passwords_do_not_repeat() -> None:
+    """2,000 draws of the shortest length give 2,000 different passwords."""
+    assert len({generate_password(8) for _ in range(2000)}) == 2000
