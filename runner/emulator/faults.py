@@ -12,7 +12,8 @@ Kinds (product-spec section 9):
   now), `missing`, or any raw text; `when: before` (nothing applied) or `after` (the change is
   applied, then the error is returned). Works on standalone requests and on `$batch` items.
 - `throttle_warning`: add `x-ms-throttle-limit-percentage: <percentage>` to a success.
-- `token_expired`, `claims_challenge`: 401 as Graph sends them.
+- `token_expired`, `claims_challenge`: 401 as Graph sends them. Graph checks the token once
+  per HTTP request, so on `$batch` these answer the envelope and never fire on an item.
 - `reset_before`: the connection is reset before anything is applied.
 - `drop_after`: the change is applied, then the connection closes without a response.
 - `drip`: the response is sent one byte every `delay_s` seconds.
@@ -82,6 +83,15 @@ class FaultKind(StrEnum):
     def connection_level(self) -> bool:
         """True for faults on the TCP connection (never inside a batch item)."""
         return self in {FaultKind.RESET_BEFORE, FaultKind.DROP_AFTER, FaultKind.DRIP}
+
+    @property
+    def whole_request(self) -> bool:
+        """True for faults on a whole HTTP request: its connection, or its token, which Graph
+        checks once per request. On `$batch` they hit the envelope, never an item."""
+        return self.connection_level or self in {
+            FaultKind.TOKEN_EXPIRED,
+            FaultKind.CLAIMS_CHALLENGE,
+        }
 
 
 _STATUS_CODES = {
@@ -392,10 +402,10 @@ class FaultInjector:
         is_envelope = path == "/$batch"
         with self._lock:
             for rule in self._rules:
-                envelope_rule = rule.kind.envelope_only or rule.kind.connection_level
+                envelope_rule = rule.kind.envelope_only or rule.kind.whole_request
                 if rule.kind.envelope_only != is_envelope and not (is_envelope and envelope_rule):
                     continue
-                if rule.kind.connection_level and in_batch:
+                if rule.kind.whole_request and in_batch:
                     continue
                 if rule.kind in {FaultKind.OPERATION_FAILS, FaultKind.OPERATION_SLOW}:
                     continue

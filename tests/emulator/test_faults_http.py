@@ -249,6 +249,26 @@ def test_claims_challenge(graph: httpx.Client, admin: httpx.Client) -> None:
     assert effects(admin, user) == []
 
 
+@pytest.mark.parametrize("kind", ["token_expired", "claims_challenge"])
+def test_auth_faults_answer_the_whole_batch(
+    graph: httpx.Client, admin: httpx.Client, kind: str
+) -> None:
+    """The token is checked once per HTTP request: on `$batch` the envelope is the 401 and
+    no item runs; the next batch goes through."""
+    users = members(graph, 2)
+    add_rules(admin, {"kind": kind, "count": 1})
+    requests = {"requests": [revoke_item(str(n), u) for n, u in enumerate(users)]}
+    refused = graph.post("/$batch", json=requests)
+    assert refused.status_code == 401
+    assert graph_error(refused)["code"] == "InvalidAuthenticationToken"
+    assert ("WWW-Authenticate" in refused.headers) is (kind == "claims_challenge")
+    assert ledger(admin) == []
+    accepted = graph.post("/$batch", json=requests)
+    assert accepted.status_code == 200
+    assert [item["status"] for item in accepted.json()["responses"]] == [200, 200]
+    assert sorted(row["user_id"] for row in ledger(admin)) == sorted(users)
+
+
 # -- connection faults ----------------------------------------------------------------------
 
 
