@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import sqlite3
 import threading
@@ -43,12 +42,14 @@ from runner.journalrows import (
     STEP_COLUMNS,
     add_event,
     clean,
+    event_of,
+    header_of,
     header_row,
     item_of,
     item_row,
     orphans,
     step_of,
-    time_of,
+    transition_of,
 )
 from runner.runlock import LockedError, LockLostError, NotLockedError
 from runner.runstate import (
@@ -405,19 +406,7 @@ class Journal:
         columns = HEADER_COLUMNS.format(content="content" if content else "'{}'")
         with self._read("read the header"):
             row = self._con.execute(f"SELECT {columns} FROM header").fetchone()  # noqa: S608 - fixed column names
-        return RunHeader(
-            plan_name=row[0],
-            ticket=row[1],
-            digest=row[2],
-            tenant_id=row[3],
-            emulated=bool(row[4]),
-            author=json.loads(row[5]),
-            approvals=tuple(json.loads(row[6])),
-            content=json.loads(row[7]),
-            options=json.loads(row[8]),
-            created=time_of(row[9]),
-            tool_version=row[10],
-        )
+        return header_of(row)
 
     def item(self, item_id: int) -> Item:
         """One item (LookupError when there is none with that id)."""
@@ -498,18 +487,7 @@ class Journal:
                 rows = self._con.execute(
                     sql + " WHERE item_id = ? ORDER BY seq", (item_id,)
                 ).fetchall()
-        return [
-            Transition(
-                seq=r[0],
-                item_id=r[1],
-                step_key=r[2],
-                old=r[3],
-                new=r[4],
-                time=time_of(r[5]),
-                detail=json.loads(r[6]),
-            )
-            for r in rows
-        ]
+        return [transition_of(row) for row in rows]
 
     def events(self, kind: str | None = None) -> list[Event]:
         """The timeline, in order (of one kind, or all)."""
@@ -519,9 +497,7 @@ class Journal:
                 rows = self._con.execute(sql + " ORDER BY seq").fetchall()
             else:
                 rows = self._con.execute(sql + " WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
-        return [
-            Event(seq=r[0], time=time_of(r[1]), kind=r[2], detail=json.loads(r[3])) for r in rows
-        ]
+        return [event_of(row) for row in rows]
 
     def integrity_check(self) -> tuple[str, ...]:
         """`PRAGMA integrity_check`: `("ok",)` when the file is sound."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from runner.runstate import (
+    Event,
     Item,
     ItemSpec,
     ItemStatus,
@@ -20,6 +21,7 @@ from runner.runstate import (
     StepRecord,
     StepStatus,
     TimeSource,
+    Transition,
     initial_status,
     stamp,
     unstamp,
@@ -153,6 +155,41 @@ def header_row(header: RunHeader) -> tuple[Any, ...]:
         stamp(header.created),
         header.tool_version,
     )
+
+
+def header_of(row: Sequence[Any]) -> RunHeader:
+    """A RunHeader from a row of HEADER_COLUMNS."""
+    return RunHeader(
+        plan_name=row[0],
+        ticket=row[1],
+        digest=row[2],
+        tenant_id=row[3],
+        emulated=bool(row[4]),
+        author=json.loads(row[5]),
+        approvals=tuple(json.loads(row[6])),
+        content=json.loads(row[7]),
+        options=json.loads(row[8]),
+        created=time_of(row[9]),
+        tool_version=row[10],
+    )
+
+
+def transition_of(row: Sequence[Any]) -> Transition:
+    """A Transition from (seq, item_id, step_key, old, new, time, detail)."""
+    return Transition(
+        seq=row[0],
+        item_id=row[1],
+        step_key=row[2],
+        old=row[3],
+        new=row[4],
+        time=time_of(row[5]),
+        detail=json.loads(row[6]),
+    )
+
+
+def event_of(row: Sequence[Any]) -> Event:
+    """An Event from (seq, time, kind, detail)."""
+    return Event(seq=row[0], time=time_of(row[1]), kind=row[2], detail=json.loads(row[3]))
 
 
 def item_row(spec: ItemSpec, now: str) -> tuple[Any, ...]:
