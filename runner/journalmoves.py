@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from runner.journalrows import Connection, add_transition, clean, redacted
+from runner.journalrows import Connection, add_transition, clean, redacted, to_json
 from runner.runstate import (
     Attempt,
     IllegalTransitionError,
@@ -43,6 +43,15 @@ def step_state(con: Connection, item_id: int, key: str) -> tuple[StepStatus, boo
         "SELECT status, resend_ok FROM steps WHERE item_id = ? AND key = ?", (item_id, key)
     ).fetchone()
     return None if found is None else (StepStatus(found[0]), bool(found[1]))
+
+
+def merge_detail(con: Connection, item_id: int, detail: Mapping[str, Any]) -> None:
+    """Merge caller detail into the item's detail JSON (RFC 7396 merge patch)."""
+    if detail:
+        con.execute(
+            "UPDATE items SET detail = json_patch(detail, ?) WHERE id = ?",
+            (to_json(detail), item_id),
+        )
 
 
 def move_item(
@@ -232,6 +241,7 @@ def outcome(con: Connection, out: Outcome, now: dt.datetime) -> None:
             out.item_id,
         ),
     )
+    merge_detail(con, out.item_id, clean(out.detail))
     if out.finish_item:
         finish(con, out.item_id, now, None)
 
@@ -319,6 +329,7 @@ def set_direct(
         "WHERE id = ?",
         (reason, stamp(now), http_status, code, redacted(message), item_id),
     )
+    merge_detail(con, item_id, detail)
 
 
 def verify(
@@ -337,4 +348,5 @@ def verify(
         "UPDATE items SET verified = ?, verified_at = ?, updated = ? WHERE id = ?",
         (int(verified), stamp(now), stamp(now), item_id),
     )
+    merge_detail(con, item_id, {"verification": dict(detail)} if detail else {})
     return True

@@ -572,6 +572,7 @@ def test_verification(run_dir: Path) -> None:
             (IS.NOOP, True),
         ]
         assert items[0].verified_at is not None
+        assert items[0].detail == {"verification": {"seen": "2026-03-01T09:00:01Z"}}
         with pytest.raises(IllegalTransitionError, match="cannot verify"):
             journal.record_verifications([Verification(item_id=4, verified=True)])
 
@@ -596,6 +597,7 @@ def test_direct_statuses_keep_reason_and_facts(run_dir: Path) -> None:
         "Authorization_RequestDenied",
     )
     assert failed.attempts == 0 and failed.finished is not None
+    assert confirmed.detail == {"by": "carol"}
     assert (confirmed.status, confirmed.reason) == (IS.CONFIRMED, "portal: deleted 2 app passwords")
 
 
@@ -662,6 +664,7 @@ def test_no_secret_reaches_the_journal_file(run_dir: Path) -> None:
         journal.record_event("debug", {"text": f"sent {canary}"})
         journal.set_status([], IS.SKIPPED, reason=canary)
         assert journal.item(1).error_message == f"password {REDACTED} rejected"
+        assert journal.item(1).detail == {"body": {"newPassword": REDACTED}}
     raw = b"".join(p.read_bytes() for p in run_dir.iterdir() if p.name.startswith(JOURNAL_NAME))
     assert canary.encode() not in raw
     assert b"Zq7#canary" not in raw
@@ -682,8 +685,7 @@ def _deny(action: int, op: str | None) -> Callable[..., int]:
 
 
 def test_a_failed_commit_is_a_storage_error_and_no_intent_lands(run_dir: Path) -> None:
-    """When COMMIT fails, record_intents raises StorageError (exit 6) naming the journal and
-    what failed, and the items are still planned: nothing may be sent."""
+    """A failed COMMIT is a StorageError naming the journal; the items stay planned."""
     with new_journal(run_dir, [spec(i) for i in range(3)]) as journal:
         journal._con.set_authorizer(_deny(sqlite3.SQLITE_TRANSACTION, "COMMIT"))
         with pytest.raises(StorageError) as caught:
@@ -714,8 +716,7 @@ def test_a_failed_statement_rolls_the_whole_batch_back(run_dir: Path) -> None:
 
 
 def test_a_100000_item_journal_resumes_quickly(tmp_path: Path) -> None:
-    """100,000 items: created in one transaction, orphaned intents found exactly (timings
-    are printed; the benchmark in bench/ measures them)."""
+    """100,000 items: one-transaction creation and an exact orphan scan (timings printed)."""
     specs = [spec(i) for i in range(100_000)]
     clock = Clock()
     started = time.perf_counter()
@@ -794,8 +795,7 @@ def _writer(run_dir: Path, count: int, crash_at: str | None) -> subprocess.Popen
 def test_intents_survive_a_sigkill_at_the_crash_points(
     run_dir: Path, point: str, durable: int
 ) -> None:
-    """Killed right after its 4th intent commit, the writer left 4 intents; killed right
-    before it, 3: the 4th item is still planned, never sent. The journal is intact."""
+    """SIGKILL after/before the 4th intent commit leaves exactly 4/3 intents, journal intact."""
     new_journal(run_dir, [spec(i) for i in range(10)], lock=False).close()
     writer = _writer(run_dir, 10, f"{point}:4")
     out, err = writer.communicate(timeout=60)
@@ -814,8 +814,7 @@ def test_intents_survive_a_sigkill_at_the_crash_points(
 
 
 def test_every_acknowledged_intent_survives_a_kill_at_a_random_time(run_dir: Path) -> None:
-    """A writer killed by the test at an arbitrary moment: every intent whose commit had
-    returned (printed by the writer) is in the journal after reopening."""
+    """Every intent whose commit returned before a SIGKILL at a random moment is kept."""
     new_journal(run_dir, [spec(i) for i in range(5000)], lock=False).close()
     writer = _writer(run_dir, 5000, None)
     assert writer.stdout is not None

@@ -42,8 +42,7 @@ def test_folder_name_starts_with_the_utc_time() -> None:
 
 
 def test_run_folders_are_0700_and_unique(tmp_path: Path) -> None:
-    """Two runs started in the same second get different folders, each 0700 whatever the
-    umask; the runs folder is made when missing."""
+    """Two runs in the same second get different folders, each 0700 whatever the umask."""
     root = tmp_path / "runs"
     old = os.umask(0o022)
     try:
@@ -68,8 +67,7 @@ def _run(root: Path, name: str, when: dt.datetime, *, locked: bool) -> Journal:
 
 
 def test_runs_are_listed_from_their_journals(tmp_path: Path) -> None:
-    """Each run shows its plan, start, counts per status and lock holder; folders without a
-    journal are not runs; an unreadable journal is reported, not fatal."""
+    """Runs list plan, start, counts, lock holder; non-runs skipped, broken ones reported."""
     root = tmp_path / "runs"
     older = _run(root, "wave 1", NOW, locked=False)
     live = _run(root, "wave 2", NOW + dt.timedelta(hours=1), locked=True)

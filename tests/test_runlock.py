@@ -103,8 +103,7 @@ def test_a_live_holder_in_this_process_is_not_taken_over(run_dir: Path) -> None:
 
 
 def test_a_dead_holder_on_this_host_is_taken_over(run_dir: Path) -> None:
-    """A lock whose process is dead on this host is taken over; the old holder is returned
-    and the takeover is in the timeline."""
+    """A lock of a dead process on this host is taken over, logged, the old holder returned."""
     pid, lock_id = _dead_holder(run_dir)
     with Journal.open(run_dir) as journal:
         holder = journal.lock_holder()
@@ -151,8 +150,7 @@ def test_our_own_pid_from_an_earlier_process_is_dead(run_dir: Path) -> None:
 
 
 def test_another_hosts_lock_needs_force_unlock_with_its_id(run_dir: Path) -> None:
-    """A lock from another host is never taken over; force-unlock with a wrong id is refused
-    and changes nothing; with the right id it clears the lock and says so in the timeline."""
+    """Another host's lock is never taken over; force-unlock needs its exact lock id."""
     lock_id = str(uuid.uuid4())
     _abandon_lock(run_dir, host="other-host", pid=4242, lock_id=lock_id)
     with Journal.open(run_dir) as journal:

@@ -46,8 +46,7 @@ def _write(secrets: SecretsFile, item: str, value: str, **changes: str) -> str:
 
 
 def test_created_exclusively_with_mode_0600_and_a_header(run_dir: Path) -> None:
-    """The file is 0600 from creation, starts with the header row, and a second create
-    fails (O_EXCL) instead of overwriting it."""
+    """Created 0600 with its header; a second create fails (O_EXCL) instead of overwriting."""
     old_umask = os.umask(0)  # a permissive umask must not widen the file
     try:
         SecretsFile(run_dir).create()
@@ -150,8 +149,7 @@ def test_values_read_back_are_registered_for_redaction(run_dir: Path) -> None:
 def test_every_write_is_fsynced_before_it_returns(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The file is fsynced after the header and after each row, the folder after creation,
-    all before the call returns. (os.fsync is wrapped to watch it: no fake disk shows it.)"""
+    """The file after each row and the folder after creation are fsynced before returning."""
     synced: list[str] = []
     real = os.fsync
 
@@ -186,9 +184,7 @@ WRITER = textwrap.dedent(
 
 
 def test_a_row_cut_by_a_crash_never_passes_for_a_secret(run_dir: Path) -> None:
-    """Killed in the middle of its second row (mid_secrets_write:2), the writer left one
-    complete row; the cut row is ignored (not a shorter password), and the next write
-    starts on a line of its own."""
+    """A row cut by mid_secrets_write is ignored, and the next row starts on its own line."""
     env = {**os.environ, "ENTRA_BULK_CRASH_AT": "mid_secrets_write:2"}
     result = subprocess.run(
         [sys.executable, "-c", WRITER, str(run_dir)],
@@ -224,8 +220,7 @@ def test_an_edited_row_fails_its_check(run_dir: Path) -> None:
 
 
 def test_text_cells_are_neutralised_but_the_secret_is_not(run_dir: Path) -> None:
-    """A UPN starting with '=' or '-' gets a leading quote in the file; a pass Graph made
-    that starts with '-' or holds a comma is kept exactly; both read back unchanged."""
+    """Formula-prefixed text cells get a quote; the secret is kept exactly; both read back."""
     tap = '-3x,"Q@'
     with SecretsFile(run_dir) as secrets:
         _write(secrets, "1", "Safe1-password", upn="=HYPERLINK(evil)@x.example")
