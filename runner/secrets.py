@@ -10,6 +10,7 @@ before it reaches a terminal, a log, a report, the journal or a traceback file.
 
 from __future__ import annotations
 
+import bisect
 import re
 import secrets
 import threading
@@ -18,6 +19,7 @@ REDACTED = "[REDACTED]"
 
 _lock = threading.Lock()
 _known: set[str] = set()
+_longest_first: list[str] = []  # _known, kept sorted by length (longest first) as it grows
 
 # Shapes of credentials that must never be printed even if nobody registered them.
 _PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -36,17 +38,23 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
 _MIN_SECRET_LENGTH = 4
 
 
+def _longest(value: str) -> int:
+    return -len(value)
+
+
 def register_secret(value: str | None) -> None:
     """Remember a secret so that `redact` removes it from any text from now on."""
     if value and len(value) >= _MIN_SECRET_LENGTH:
         with _lock:
-            _known.add(value)
+            if value not in _known:
+                _known.add(value)
+                bisect.insort(_longest_first, value, key=_longest)
 
 
 def redact(text: str) -> str:
     """Return `text` with every registered secret and credential-shaped value replaced."""
     with _lock:
-        known = sorted(_known, key=len, reverse=True)
+        known = list(_longest_first)  # a run can register 100,000 passwords: never re-sort
     for value in known:
         if value in text:
             text = text.replace(value, REDACTED)

@@ -83,3 +83,10 @@ def test_password_length_outside_entra_rules_is_refused(length: int) -> None:
 def test_generated_passwords_do_not_repeat() -> None:
     """2,000 draws of the shortest length give 2,000 different passwords."""
     assert len({generate_password(8) for _ in range(2000)}) == 2000
+
+
+def test_a_secret_inside_a_longer_one_never_leaves_a_tail() -> None:
+    """The longer secret is replaced first, whatever the order they were registered in."""
+    register_secret("Qm7%tail")
+    register_secret("Qm7%tail-and-more-9")
+    assert redact("a Qm7%tail-and-more-9 b Qm7%tail") == f"a {REDACTED} b {REDACTED}"
