@@ -123,8 +123,7 @@ def test_depends_on_runs_each_item_after_its_prerequisite(
 def test_dependents_of_a_failed_item_are_424_and_not_run(
     graph: httpx.Client, admin: httpx.Client
 ) -> None:
-    """A 404 prerequisite makes its dependents (direct, transitive, case-insensitive ids) 424;
-    they are not applied, while an independent item is."""
+    """Dependents of a 404 item (direct, transitive, any id case) are 424 and not applied."""
     first, second, free = members(graph, 3)
     items = by_id(
         batch(
@@ -153,8 +152,7 @@ def test_dependents_of_a_failed_item_are_424_and_not_run(
 def test_per_item_headers_and_bodies(
     emulator: Emulator, graph: httpx.Client, admin: httpx.Client
 ) -> None:
-    """Items carry their own headers: Content-Type on JSON, Location on a 202, Retry-After on
-    a 429; a 204 item has neither body nor Content-Type."""
+    """Item headers: Content-Type, Location on 202, Retry-After on 429; 204 has no body."""
     reader, patched, throttled, reset = members(graph, 4)
     rule = {
         "kind": "status",

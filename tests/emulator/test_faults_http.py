@@ -253,8 +253,7 @@ def test_claims_challenge(graph: httpx.Client, admin: httpx.Client) -> None:
 def test_auth_faults_answer_the_whole_batch(
     graph: httpx.Client, admin: httpx.Client, kind: str
 ) -> None:
-    """The token is checked once per HTTP request: on `$batch` the envelope is the 401 and
-    no item runs; the next batch goes through."""
+    """On `$batch` an auth fault makes the envelope 401 and runs no item (one token check)."""
     users = members(graph, 2)
     add_rules(admin, {"kind": kind, "count": 1})
     requests = {"requests": [revoke_item(str(n), u) for n, u in enumerate(users)]}

@@ -109,8 +109,7 @@ def slow_graph(slow: Emulator) -> Iterator[httpx.Client]:
 def test_write_quota_then_429_with_graph_headers_and_body(
     slow: Emulator, slow_graph: httpx.Client
 ) -> None:
-    """Exactly 3,000 writes pass; the next is 429 TooManyRequests with the documented headers
-    and body, and no throttled write reaches the ledger; reads still pass."""
+    """3,000 writes pass, then 429 with Graph's headers and body; none reaches the ledger."""
     users = members(slow_graph)
     assert drain_writes(slow_graph, users) == 3000
     response = slow_graph.post(f"/users/{users[0]}/revokeSignInSessions", json={})
@@ -140,8 +139,7 @@ def test_write_quota_then_429_with_graph_headers_and_body(
 
 
 def test_throttled_batch_items_get_their_own_retry_after(slow_graph: httpx.Client) -> None:
-    """With the write bucket empty, a batch is 200: its writes are 429 each with their own
-    Retry-After and throttle headers, its reads are 200."""
+    """Write bucket empty: the batch is 200, each write 429 with its own headers, reads 200."""
     users = members(slow_graph)
     drain_writes(slow_graph, users)
     requests: list[dict[str, Any]] = []
@@ -167,8 +165,7 @@ def test_throttled_batch_items_get_their_own_retry_after(slow_graph: httpx.Clien
 def test_throttling_can_be_switched_off_and_on_at_run_time(
     slow: Emulator, slow_graph: httpx.Client
 ) -> None:
-    """PATCH /_emulator/config {"throttle": false} lets a throttled write through; true again
-    throttles it."""
+    """PATCH /_emulator/config throttle false lets a throttled write pass; true refuses it."""
     users = members(slow_graph)
     drain_writes(slow_graph, users)
     url = f"/users/{users[0]}/revokeSignInSessions"
@@ -187,8 +184,7 @@ def test_throttling_can_be_switched_off_and_on_at_run_time(
 def test_waiting_the_advised_retry_after_passes(
     emulator_factory: EmulatorFactory, scale: float, advised: str
 ) -> None:
-    """Retry-After is Graph's whole second divided by the time scale; after waiting it, the
-    same write passes and is applied once."""
+    """Retry-After is 1 s / time scale; after waiting it the write passes and applies once."""
     emu = emulator_factory(users=SMALL, time_scale=scale)
     with client(emu) as graph, admin_client(emu) as admin:
         users = members(graph)
@@ -231,8 +227,7 @@ def test_refill_is_twenty_writes_per_second_times_the_scale(
 
 
 def test_resource_unit_header_carries_the_documented_costs(graph: httpx.Client) -> None:
-    """x-ms-resource-unit on directory responses, standalone and per batch item: users list 2,
-    $select -1, $top < 20 -1, members 3, transitiveMembers 5, memberOf 2, writes 1."""
+    """x-ms-resource-unit gives graph-reference §10's cost, standalone and per batch item."""
     user = members(graph)[0]
     group = graph.get("/groups", params={"$top": "1"}).json()["value"][0]["id"]
     costs = {
@@ -270,9 +265,8 @@ def test_resource_unit_header_carries_the_documented_costs(graph: httpx.Client) 
 def test_limit_percentage_appears_above_eighty_percent(
     slow: Emulator, slow_graph: httpx.Client
 ) -> None:
-    """User lists of 2 RU: none of the first 1,400 (80 % of 3,500) carries the percentage, the
-    1,401st says 0.80, the 1,750th 1.00; the 1,751st is 429 ResourceUnitLimitExceeded."""
-    url = "/users?$top=20"
+    """x-ms-throttle-limit-percentage appears past 80 % of 3,500 RU; past 100 % it is 429."""
+    url = "/users?$top=20"  # 2 RU: read 1,400 uses exactly 80 % of 3,500, read 1,750 all of it
     seen: dict[int, str | None] = {}
     for start in range(1, 1751, 20):
         ids = range(start, min(start + 20, 1751))
@@ -300,8 +294,7 @@ def test_limit_percentage_appears_above_eighty_percent(
 
 
 def test_throttling_off_never_answers_429(emulator_factory: EmulatorFactory) -> None:
-    """With throttling off, 3,100 writes and 3,600 RU of reads in a burst all pass, without
-    throttle headers; the admin API counts no throttled request."""
+    """Throttling off: writes and reads beyond both quotas pass, with no throttle header."""
     emu = emulator_factory(users=SMALL, throttle=False, name="unthrottled")
     with client(emu) as graph, admin_client(emu) as admin:
         users = members(graph)
