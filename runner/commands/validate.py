@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 @click.pass_context
 def command(
     ctx: click.Context,
+    /,
     plans: tuple[str, ...],
     output_format: str,
     **csv: Any,

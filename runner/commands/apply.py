@@ -1,0 +1,363 @@
+"""`entra-bulk apply FILE` and `entra-bulk apply --resume RUN_DIR`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from runner import approval, frozen, report
+from runner.cli import Console
+from runner.commands._options import tenant_settings, trace_hook
+from runner.engine.apply import ApplyOptions, ApplyResult, DriftAbortError, Run
+from runner.engine.pacer import Pacer, PacingEvent
+from runner.engine.reader import Reader
+from runner.errors import ExitCode, InputError, RefusedError
+from runner.events import EventLog
+from runner.graph.connect import Connection, connect
+from runner.journal import Journal
+from runner.planner import app_directory_roles, identify, refresher
+from runner.preflight import check, role_problem
+from runner.rundir import RUNS_DIR, create_run_dir
+from runner.runstate import ItemStatus, RunHeader, specs_from_plan
+from runner.secretfile import SecretsFile
+
+CONFIRM_THRESHOLD = 50
+
+
+class _Stop:
+    """SIGINT/SIGTERM: the first asks the run to stop taking work; the second is Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+@contextmanager
+def _signals(stop: _Stop) -> Iterator[None]:
+    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _acting_targets(plan: frozen.FrozenPlan) -> int:
+    return sum(
+        1
+        for target in plan.targets()
+        if not target.refused and any(c.kind in {"change", "noop"} for c in target.changes)
+    )
+
+
+def _confirm(console: Console, plan: frozen.FrozenPlan, *, yes: bool, count: int | None) -> None:
+    acting = _acting_targets(plan)
+    tenant = plan.tenant_id
+    if acting > CONFIRM_THRESHOLD and count != acting:
+        given = "no --confirm-count" if count is None else f"--confirm-count {count}"
+        msg = (
+            f"the plan acts on {acting} users, more than {CONFIRM_THRESHOLD}: confirm with "
+            f"--confirm-count {acting} ({given} was given)"
+        )
+        raise RefusedError(msg, hint="the number must equal the plan's count of users")
+    if yes:
+        return
+    if not console.is_terminal:
+        msg = "apply needs --yes when no one is at a terminal to confirm"
+        raise InputError(msg)
+    answer = click.prompt(
+        f"Apply {plan.name!r} to {acting} users in tenant {tenant}? Type yes to go on",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip().lower() != "yes":
+        msg = "not confirmed; nothing was sent"
+        raise RefusedError(msg)
+
+
+def _header(
+    plan: frozen.FrozenPlan, approvals: tuple[approval.Approval, ...], options: ApplyOptions
+) -> RunHeader:
+    content = plan.content
+    return RunHeader(
+        plan_name=plan.name,
+        ticket=content["plan"].get("ticket"),
+        digest=plan.digest,
+        tenant_id=plan.tenant_id,
+        emulated=bool(content["tenant"].get("emulated")),
+        author=dict(content["author"]),
+        approvals=tuple(a.as_json() for a in approvals),
+        content=content,
+        options={
+            "canary": options.canary,
+            "halt_on_failure_rate": options.halt_on_failure_rate,
+            "on_drift": options.on_drift,
+            "applied_by": getpass.getuser(),
+        },
+        created=dt.datetime.now(dt.UTC),
+        tool_version=str(plan.info.get("tool_version", "")),
+    )
+
+
+def _pacing_listener(events: EventLog) -> Any:
+    def listen(event: PacingEvent) -> None:
+        events.emit(
+            "pacing",
+            kind=event.kind,
+            seconds=round(event.seconds, 3),
+            factor=event.factor,
+            detail=event.detail,
+        )
+
+    return listen
+
+
+def _progress(console: Console) -> Any:
+    def listen(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if console.log_format == "json":
+            console.stderr.write(json.dumps(event) + "\n")
+            return
+        if kind in {"canary", "reconcile", "drifted", "warning", "resume"}:
+            fields = ", ".join(
+                f"{k}={v}" for k, v in event.items() if k not in {"time", "event", "phase"}
+            )
+            console.info(f"{kind}: {fields}")
+
+    return listen
+
+
+def _summary(console: Console, result: ApplyResult, run_dir: Path) -> None:
+    counts = {k: v for k, v in result.counts.items() if v}
+    console.info("Result: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    console.info(
+        f"Graph requests: {result.requests}; 429s met: {result.throttled}; "
+        f"paused {result.paused_s:.1f} s; reconciled by read-back: {result.reconciled}"
+    )
+    if counts.get(str(ItemStatus.MANUAL)):
+        console.info(
+            f"{counts[str(ItemStatus.MANUAL)]} manual steps (Graph has no API): see "
+            f"{run_dir / 'manual-steps.md'}, then entra-bulk confirm {run_dir} ITEM..."
+        )
+    console.info(f"Run folder: {run_dir}")
+
+
+def _exit_code(result: ApplyResult) -> int:
+    if result.interrupted:
+        return int(ExitCode.INTERRUPTED)
+    if result.drift_abort:
+        return int(ExitCode.REFUSED)
+    if result.halted:
+        return int(ExitCode.HALTED)
+    counts = result.counts
+    bad = sum(
+        counts.get(str(s), 0)
+        for s in (ItemStatus.FAILED, ItemStatus.UNKNOWN, ItemStatus.PLANNED, ItemStatus.INTENT)
+    )
+    if bad or result.unverified:
+        return int(ExitCode.FINISHED_WITH_FAILURES)
+    return int(ExitCode.SUCCESS)
+
+
+def _execute(
+    console: Console,
+    connection: Connection,
+    journal: Journal,
+    run_dir: Path,
+    options: ApplyOptions,
+    *,
+    delegated: bool,
+) -> int:
+    stop = _Stop()
+    events = EventLog(run_dir / "events.jsonl", listeners=(_progress(console),))
+    pacer = Pacer(connection.settings.limits, on_event=_pacing_listener(events))
+    secrets = SecretsFile(run_dir)
+    result: ApplyResult | None = None
+    try:
+        with _signals(stop):
+            run = Run(
+                journal=journal,
+                client=connection.client,
+                pacer=pacer,
+                secrets=secrets,
+                events=events,
+                refresh_token=refresher(connection.tokens),
+                delegated=delegated,
+                options=options,
+                stop=stop,
+            )
+            try:
+                result = run.run()
+            except DriftAbortError:
+                result = run.result
+                result.counts = {str(k): v for k, v in journal.counts().items()}
+    finally:
+        secrets.close()
+        events.close()
+    report.write_all(run_dir, journal)
+    journal.release_lock()
+    _summary(console, result, run_dir)
+    if result.drift_abort:
+        console.error(f"aborted on drift: {result.drift_abort}; re-plan")
+    if result.halted:
+        console.error(f"halted: {result.halted}; resume with entra-bulk apply --resume {run_dir}")
+    if result.interrupted:
+        console.error(f"interrupted; resume with entra-bulk apply --resume {run_dir}")
+    return _exit_code(result)
+
+
+@click.command(name="apply")
+@click.argument(
+    "plan_file", metavar="FILE", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue an interrupted run from its folder.",
+)
+@click.option("--expect-digest", metavar="SHA256", help="Refuse unless the plan's digest is this.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (every rail still applies).")
+@click.option(
+    "--confirm-count",
+    type=int,
+    metavar="N",
+    help=f"The number of users, required above {CONFIRM_THRESHOLD}.",
+)
+@click.option(
+    "--on-drift",
+    type=click.Choice(["skip", "abort"]),
+    default="skip",
+    show_default=True,
+    help="A target that changed since planning: skip it, or stop the run (exit 3).",
+)
+@click.option("--no-canary", is_flag=True, help="Do not run the first targets alone first.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Where the run folder goes [default: ./{RUNS_DIR}/<time>-<plan name>].",
+)
+@click.option(
+    "--force-unlock", metavar="LOCK_ID", help="With --resume: clear a lock held on another host."
+)
+@click.option(
+    "--trace-http", is_flag=True, help="Log each Graph request (method, path, status, ids, time)."
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
+    plan_file: Path | None,
+    resume_dir: Path | None,
+    expect_digest: str | None,
+    yes: bool,
+    confirm_count: int | None,
+    on_drift: str,
+    no_canary: bool,
+    run_dir: Path | None,
+    force_unlock: str | None,
+    trace_http: bool,
+) -> int:
+    """Execute a frozen, approved plan: batched, paced, journaled, verified."""
+    console: Console = ctx.obj
+    if (plan_file is None) == (resume_dir is None):
+        msg = "give a frozen plan FILE, or --resume RUN_DIR (not both)"
+        raise InputError(msg)
+    if force_unlock and resume_dir is None:
+        msg = "--force-unlock goes with --resume RUN_DIR"
+        raise InputError(msg)
+    settings = tenant_settings(console)
+    trace = trace_hook(console) if trace_http else None
+    if resume_dir is not None:
+        return _resume(console, resume_dir, settings, force_unlock=force_unlock, trace=trace)
+    assert plan_file is not None
+    plan = frozen.read(plan_file)
+    approvals = approval.load(plan_file)
+    safety = plan.safety
+    options = ApplyOptions(
+        on_drift=on_drift,
+        canary=0 if no_canary else int(safety.get("canary", 10)),
+        halt_on_failure_rate=float(safety.get("halt_on_failure_rate", 0.05)),
+    )
+    with connect(
+        settings, prompt=console.info, interactive=console.is_terminal, trace=trace
+    ) as connection:
+        caller = identify(connection.tokens, connection.settings)
+        verdict = approval.check(
+            plan,
+            approvals,
+            expect_digest=expect_digest,
+            now=dt.datetime.now(dt.UTC),
+            tenant_id=caller.tenant_id or connection.settings.tenant_id,
+            verify_signature=approval.verifier(plan),
+        )
+        approval.enforce(verdict, plan=plan)
+        actions = sorted(
+            {c.action for t in plan.targets() for c in t.changes if c.kind in {"change", "noop"}}
+        )
+        check(caller, actions, groups=False)
+        if not caller.delegated:
+            reader = Reader(connection.client, Pacer(connection.settings.limits))
+            refused, warning = role_problem(app_directory_roles(reader, caller), actions)
+            if refused:
+                raise RefusedError(refused, hint="assign the role to the app's service principal")
+            if warning:
+                console.warn(warning)
+        _confirm(console, plan, yes=yes, count=confirm_count)
+        folder = create_run_dir(run_dir or Path(RUNS_DIR), plan.name, now=dt.datetime.now(dt.UTC))
+        counted = tuple(a.approval for a in verdict.approvals if a.counts)
+        journal = Journal.create(folder, _header(plan, counted, options), specs_from_plan(plan))
+        journal.acquire_lock(command="apply")
+        console.info(f"Applying {plan.name!r} ({plan.digest}) in {folder}")
+        return _execute(console, connection, journal, folder, options, delegated=caller.delegated)
+
+
+def _resume(
+    console: Console,
+    folder: Path,
+    settings: Any,
+    *,
+    force_unlock: str | None,
+    trace: Any,
+) -> int:
+    journal = Journal.open(folder)
+    if force_unlock:
+        holder = journal.force_unlock(force_unlock)
+        console.warn(f"cleared the lock of {holder.describe()}")
+    old = journal.take_over_if_dead(command="apply --resume")
+    if old is not None:
+        console.warn(f"took over the lock of {old.describe()}: that process is no longer running")
+    header = journal.header()
+    options = ApplyOptions(
+        on_drift=str(header.options.get("on_drift", "skip")),
+        canary=int(header.options.get("canary", 10)),
+        halt_on_failure_rate=float(header.options.get("halt_on_failure_rate", 0.05)),
+    )
+    with connect(
+        settings, prompt=console.info, interactive=console.is_terminal, trace=trace
+    ) as connection:
+        caller = identify(connection.tokens, connection.settings)
+        if caller.tenant_id and caller.tenant_id != header.tenant_id:
+            journal.release_lock()
+            msg = (
+                f"the run is for tenant {header.tenant_id}, but the token is for {caller.tenant_id}"
+            )
+            raise RefusedError(msg)
+        console.info(f"Resuming {header.plan_name!r} in {folder}")
+        return _execute(console, connection, journal, folder, options, delegated=caller.delegated)
