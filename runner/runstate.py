@@ -171,7 +171,8 @@ def derive_item_status(steps: Iterable[StepStatus]) -> ItemStatus:
 
     Any unknown step makes it unknown (it must be reconciled before anything else); then any
     failed step makes it failed; otherwise succeeded. A step still in `intent` or `planned`
-    means the item is not finished (ValueError: the caller has a bug).
+    means the item is not finished, and steps skipped without a failure mean work left
+    undone, never success (ValueError: the caller has a bug).
     """
     seen = set(steps)
     pending = seen & {StepStatus.INTENT, StepStatus.PLANNED}
@@ -182,6 +183,9 @@ def derive_item_status(steps: Iterable[StepStatus]) -> ItemStatus:
         return ItemStatus.UNKNOWN
     if StepStatus.FAILED in seen:
         return ItemStatus.FAILED
+    if StepStatus.SKIPPED in seen:
+        msg = "cannot finish an item as succeeded while some of its steps were never sent"
+        raise ValueError(msg)
     if StepStatus.SUCCEEDED in seen:
         return ItemStatus.SUCCEEDED
     msg = "cannot finish an item none of whose steps was sent"

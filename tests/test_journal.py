@@ -508,6 +508,18 @@ def test_unknown_step_wins_until_reconciled(run_dir: Path) -> None:
         assert_chains(journal)
 
 
+def test_an_item_with_unsent_steps_never_finishes_as_succeeded(run_dir: Path) -> None:
+    """Finishing an item whose withdrawn step was never sent is refused, not succeeded."""
+    with new_journal(run_dir, [spec(0, action="remove_auth_methods")]) as journal:
+        journal.record_intents([intent(1, "a"), intent(1, "b")])
+        journal.record_outcome(_ok(1, "a", finish=False))
+        journal.withdraw_intents([(1, "b")], reason="interrupted")
+        with pytest.raises(IllegalTransitionError, match="never sent"):
+            journal.finish_item(1)
+        assert journal.item(1).status is IS.INTENT
+        assert journal.steps(1)[1].status is SS.PLANNED
+
+
 def test_finishing_with_a_request_in_flight_is_refused(run_dir: Path) -> None:
     """An item cannot end while one of its steps is still in intent."""
     with new_journal(run_dir, [spec(0)]) as journal:
@@ -518,12 +530,14 @@ def test_finishing_with_a_request_in_flight_is_refused(run_dir: Path) -> None:
 
 
 def test_derive_item_status_precedence() -> None:
-    """unknown beats failed beats succeeded; skipped steps do not count."""
-    assert derive_item_status([SS.SUCCEEDED, SS.SKIPPED]) is IS.SUCCEEDED
-    assert derive_item_status([SS.SUCCEEDED, SS.FAILED]) is IS.FAILED
+    """unknown beats failed beats succeeded; skipped steps are only allowed after a failure."""
+    assert derive_item_status([SS.SUCCEEDED, SS.SUCCEEDED]) is IS.SUCCEEDED
+    assert derive_item_status([SS.SUCCEEDED, SS.FAILED, SS.SKIPPED]) is IS.FAILED
+    with pytest.raises(ValueError, match="never sent"):
+        derive_item_status([SS.SUCCEEDED, SS.SKIPPED])
     assert derive_item_status([SS.FAILED, SS.UNKNOWN]) is IS.UNKNOWN
     with pytest.raises(ValueError, match="none of whose steps was sent"):
-        derive_item_status([SS.SKIPPED])
+        derive_item_status([])
 
 
 def test_pending_operation_keeps_its_location(run_dir: Path) -> None:
