@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from runner.journal import Journal
 from runner.runstate import (
@@ -33,23 +35,22 @@ class Clock:
         return self.now
 
 
-def header(**changes: object) -> RunHeader:
-    """A run header with plausible values."""
-    values: dict[str, object] = {
-        "plan_name": "offboarding wave 3",
-        "ticket": "CHG-1042",
-        "digest": "sha256:" + "ab" * 32,
-        "tenant_id": "11111111-2222-3333-4444-555555555555",
-        "emulated": True,
-        "author": {"upn": "alice@contoso.example"},
-        "approvals": ({"approver": "bob", "digest": "sha256:" + "ab" * 32},),
-        "content": {"targets": [{"upn": "u1@contoso.example"}], "format_version": 1},
-        "options": {"canary": 10, "halt_on_failure_rate": 0.05},
-        "created": START,
-        "tool_version": "0.1.0",
-    }
-    values.update(changes)
-    return RunHeader(**values)  # type: ignore[arg-type]
+def header(**changes: Any) -> RunHeader:
+    """A run header with plausible values (keyword arguments replace fields)."""
+    base = RunHeader(
+        plan_name="offboarding wave 3",
+        ticket="CHG-1042",
+        digest="sha256:" + "ab" * 32,
+        tenant_id="11111111-2222-3333-4444-555555555555",
+        emulated=True,
+        author={"upn": "alice@contoso.example"},
+        approvals=({"approver": "bob", "digest": "sha256:" + "ab" * 32},),
+        content={"targets": [{"upn": "u1@contoso.example"}], "format_version": 1},
+        options={"canary": 10, "halt_on_failure_rate": 0.05},
+        created=START,
+        tool_version="0.1.0",
+    )
+    return dataclasses.replace(base, **changes)
 
 
 def spec(
