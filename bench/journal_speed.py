@@ -94,8 +94,9 @@ def main() -> None:
     run = base / "run"
     run.mkdir(mode=0o700, parents=True)
 
+    specs = _specs(args.items)
     started = time.perf_counter()
-    journal = Journal.create(run, _header(), _specs(args.items))
+    journal = Journal.create(run, _header(), specs)
     created = time.perf_counter() - started
     print(f"create {args.items:,} items (one transaction): {created:.2f} s")
     journal.acquire_lock(command="bench")
