@@ -24,6 +24,7 @@ import hashlib
 import io
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -102,6 +103,7 @@ class SecretsFile:
         self._clock = clock
         self._mutex = threading.Lock()
         self._fd: int | None = None
+        self._closer: Callable[[], object] = lambda: None
         self._records: list[SecretRecord] | None = None  # valid rows, read lazily
         self._rows = 0  # data rows on disk, torn ones included (numbers secret_refs)
         self._torn_tail = False  # the file does not end with a newline (a cut row)
@@ -195,7 +197,7 @@ class SecretsFile:
         """Close the file (writes are already on disk)."""
         with self._mutex:
             if self._fd is not None:
-                os.close(self._fd)
+                self._closer()
                 self._fd = None
 
     def __enter__(self) -> SecretsFile:
@@ -217,7 +219,7 @@ class SecretsFile:
         except OSError as exc:
             msg = self._failure("create", exc)
             raise StorageError(msg) from None
-        self._fd = fd
+        self._adopt(fd)
         self._records, self._rows, self._torn_tail = [], 0, False
         self._append(_csv_line(list(COLUMNS)).encode("utf-8"), split=False)
         try:
@@ -229,6 +231,11 @@ class SecretsFile:
         except OSError as exc:
             msg = self._failure("sync the run folder after creating", exc)
             raise StorageError(msg) from None
+
+    def _adopt(self, fd: int) -> None:
+        """Keep `fd`, closed by `close()` or, if the caller forgets, when this object goes."""
+        self._fd = fd
+        self._closer = weakref.finalize(self, os.close, fd)
 
     def _check_folder(self) -> None:
         try:
@@ -260,7 +267,7 @@ class SecretsFile:
                 "0600; refusing to add secrets to it"
             )
             raise StorageError(msg)
-        self._fd = fd
+        self._adopt(fd)
 
     def _append(self, data: bytes, *, split: bool) -> None:
         assert self._fd is not None  # opened by the caller

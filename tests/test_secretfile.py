@@ -4,6 +4,7 @@ formula neutralisation, reading back for resume."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import signal
 import stat
@@ -242,3 +243,18 @@ def test_multi_line_values_are_refused(run_dir: Path) -> None:
     with pytest.raises(ValueError, match="upn must be on one line"):
         _write(secrets, "1", "Fine-pw-1", upn="a\n@x.example")
     assert not (run_dir / FILE_NAME).exists()
+
+
+def _open_fds() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+def test_a_forgotten_file_object_does_not_leak_its_descriptor(run_dir: Path) -> None:
+    """The descriptor is closed when the object goes, even without close()."""
+    before = _open_fds()
+    secrets = SecretsFile(run_dir)
+    _write(secrets, "1", "Leak-check-pw-1")
+    assert _open_fds() == before + 1
+    del secrets
+    gc.collect()
+    assert _open_fds() == before
