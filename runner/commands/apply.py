@@ -185,6 +185,7 @@ def _execute(
     *,
     delegated: bool,
 ) -> int:
+    console.crash_dir = run_dir
     stop = _Stop()
     events = EventLog(run_dir / "events.jsonl", listeners=(_progress(console),))
     pacer = Pacer(connection.settings.limits, on_event=_pacing_listener(events))

@@ -153,7 +153,7 @@ class ConfidentialClientProvider:
         with self._lock:
             if refresh:
                 cache = self._app.token_cache
-                for entry in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+                for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                     cache.remove_at(entry)
             result = self._app.acquire_token_for_client(
                 scopes=[self.settings.graph_scope], claims_challenge=claims
