@@ -114,8 +114,12 @@ def intent(con: Connection, it: Intent, now: dt.datetime) -> None:
         )
         raise IllegalTransitionError(msg)
     if old is StepStatus.PLANNED and status is ItemStatus.UNKNOWN:
-        msg = f"{where}: the item has unknown outcomes; reconcile them before a new send"
-        raise IllegalTransitionError(msg)
+        unsettled = con.execute(
+            "SELECT count(*) FROM steps WHERE item_id = ? AND status = 'unknown'", (it.item_id,)
+        ).fetchone()[0]
+        if unsettled:
+            msg = f"{where}: the item has unknown outcomes; reconcile them before a new send"
+            raise IllegalTransitionError(msg)
     check_step(it.item_id, it.step_key, old, StepStatus.INTENT)
     if status is not ItemStatus.INTENT:
         check_item(it.item_id, status, ItemStatus.INTENT)

@@ -521,6 +521,11 @@ class Dispatcher:
             self.counters.reconciled += 1
             return StepState.DONE, "reconciled: the read-back shows it applied"
         if throttled or behaviour(item.action).repeatable:
+            if work.attempts >= self.ctx.max_attempts:
+                return StepState.FAILED, (
+                    f"gave up after {work.attempts} attempts whose outcome stayed unknown "
+                    "(the read-back shows it not applied)"
+                )
             return StepState.PENDING, ""
         if now - self._blocked_since.get(item.item_id, now) >= self.ctx.reconcile_wait_s:
             return StepState.FAILED, (

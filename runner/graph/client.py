@@ -9,6 +9,7 @@ engine decides what to do. A per-request total deadline covers servers that drip
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -110,6 +111,9 @@ class GraphClient:
         self.timeouts = timeouts or Timeouts()
         self._trace = trace
         t = self.timeouts
+        tls: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
         headers = {"User-Agent": f"entra-bulk/{__version__}", "Accept": "application/json"}
         if throttle_priority:
             headers["x-ms-throttle-priority"] = throttle_priority
@@ -117,7 +121,7 @@ class GraphClient:
             timeout=httpx.Timeout(
                 connect=t.connect_s, read=t.read_s, write=t.write_s, pool=t.pool_s
             ),
-            verify=verify,
+            verify=tls,
             transport=transport,
             headers=headers,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),

@@ -1,0 +1,285 @@
+"""Apply against the emulated tenant: outcomes, faults, reconciliation, rails of the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.emulator import Emulator
+from runner.errors import ExitCode
+from tests.conftest import EmulatorFactory
+from tests.engine.apply_support import (
+    Tenant,
+    acting_targets,
+    all_text,
+    secrets_of,
+    statuses,
+    tenant_for,
+)
+
+BREACH = """version: 1
+name: breach
+ticket: INC-1
+actions: [reset_password, revoke_sessions, require_mfa_reregistration, delete_app_passwords]
+targets:
+  - user: adele.vance@contoso.com
+  - user: alex.wilber@contoso.com
+  - user: megan.bowen@contoso.com
+safety: {required_approvals: 0, canary: 1}
+"""
+HR = """version: 1
+name: hr
+actions: [{actions}]
+targets:
+  - group: HR Team
+  - group: Sales Team
+safety: {{required_approvals: 0, canary: 2, halt_on_failure_rate: 0.5}}
+"""
+
+
+@pytest.fixture
+def tenant(
+    emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Tenant:
+    emulator: Emulator = emulator_factory(consistency_delay_s=0.3)
+    return tenant_for(emulator, tmp_path, monkeypatch)
+
+
+def test_breach_plan_is_applied_and_verified(tenant: Tenant) -> None:
+    """Every action happens once, is verified, and app passwords become manual items."""
+    ran = tenant.apply(tenant.plan(BREACH))
+    assert ran.code == ExitCode.SUCCESS, ran.err
+    rows = tenant.report()
+    assert statuses(rows) == {"verified": 8, "manual": 3, "noop": 1}
+    effects = tenant.effects()
+    for upn in ("adele.vance@contoso.com", "alex.wilber@contoso.com", "megan.bowen@contoso.com"):
+        user = tenant.user_id(upn)
+        assert effects[(user, "password_reset")] == 1
+        assert effects[(user, "sessions_revoked")] == 1
+    assert "Result: 3 manual, 1 noop, 8 verified" in ran.err
+
+
+def test_passwords_are_in_secrets_csv_only(tenant: Tenant) -> None:
+    """Generated passwords reach secrets.csv (0600) and nothing else the run wrote or printed."""
+    ran = tenant.apply(tenant.plan(BREACH))
+    run_dir = tenant.run_dir()
+    secrets = secrets_of(run_dir)
+    assert len(secrets) == 3
+    assert {row["kind"] for row in secrets} == {"temporary_password"}
+    assert (run_dir / "secrets.csv").stat().st_mode & 0o777 == 0o600
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    everything = (
+        all_text(tenant.folder) + ran.out + ran.err + str(tenant.admin.get("/requests").json())
+    )
+    for row in secrets:
+        assert row["value"] not in everything
+
+
+def test_reset_with_504_after_the_change_is_reconciled_not_resent(tenant: Tenant) -> None:
+    """F7: a 504 after the reset was applied is read back and verified; never sent twice."""
+    tenant.fault(kind="status", status=504, when="after", method="PATCH", path="/users/*")
+    ran = tenant.apply(tenant.plan(BREACH))
+    assert ran.code == ExitCode.SUCCESS, ran.err
+    effects = tenant.effects()
+    for upn in ("adele.vance@contoso.com", "alex.wilber@contoso.com", "megan.bowen@contoso.com"):
+        assert effects[(tenant.user_id(upn), "password_reset")] == 1
+    assert "reconciled by read-back: 3" in ran.err
+
+
+def test_reset_lost_before_the_change_is_failed_not_resent(tenant: Tenant) -> None:
+    """A reset whose outcome is unknown and that did not happen is failed, never re-sent."""
+    tenant.fault(
+        kind="status", status=504, when="before", method="PATCH", path="/users/*", count=1, skip=1
+    )
+    ran = tenant.apply(tenant.plan(BREACH))
+    assert ran.code == ExitCode.FINISHED_WITH_FAILURES
+    (failed,) = [row for row in tenant.report() if row["status"] == "failed"]
+    assert failed["action"] == "reset_password"
+    assert failed["error_message"] == (
+        "the outcome was unknown and the read-back shows it was not applied; "
+        "not re-sent automatically (re-plan to retry)"
+    )
+    assert tenant.effects()[(failed["object_id"], "password_reset")] == 0
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "drop_after", "path": "/$batch", "rate": 0.5, "seed": 1},
+        {"kind": "batch_missing_items", "drop": 2, "rate": 0.5, "seed": 3},
+        {
+            "kind": "batch_status",
+            "status": 500,
+            "body": False,
+            "when": "after",
+            "rate": 0.4,
+            "seed": 4,
+        },
+        {"kind": "batch_malformed", "rate": 0.3, "seed": 5},
+        {"kind": "batch_truncated", "rate": 0.3, "seed": 6},
+        {"kind": "batch_unknown_id", "rate": 0.3, "seed": 7},
+        {"kind": "batch_duplicate_id", "rate": 0.3, "seed": 8},
+        {
+            "kind": "status",
+            "status": 429,
+            "retry_after": "decimal:0.3",
+            "method": "POST",
+            "rate": 0.3,
+            "seed": 9,
+        },
+        {
+            "kind": "status",
+            "status": 503,
+            "retry_after": "int:1",
+            "method": "DELETE",
+            "rate": 0.3,
+            "seed": 10,
+        },
+        {"kind": "batch_status", "status": 429, "retry_after": "0.5", "rate": 0.3, "seed": 11},
+        {"kind": "token_expired", "path": "/$batch", "count": 2, "skip": 3},
+    ],
+)
+def test_faults_lose_nothing_and_repeat_no_reset(tenant: Tenant, rule: dict[str, object]) -> None:
+    """Under each fault every item ends terminal and no password is reset twice."""
+    plan = tenant.plan(
+        HR.format(actions="reset_password, revoke_sessions, require_mfa_reregistration")
+    )
+    tenant.fault(**rule)
+    ran = tenant.apply(plan)
+    assert ran.code in {ExitCode.SUCCESS, ExitCode.FINISHED_WITH_FAILURES}, ran.err
+    rows = tenant.report()
+    assert not {"planned", "intent"} & set(statuses(rows)), statuses(rows)
+    resets = [
+        count for (_, effect), count in tenant.effects().items() if effect == "password_reset"
+    ]
+    assert resets and max(resets) == 1
+
+
+def test_access_pass_lost_in_transit_is_reissued(tenant: Tenant) -> None:
+    """A pass Graph created but we never received is issued again; the new one is in hand."""
+    tenant.fault(
+        kind="status",
+        status=500,
+        when="after",
+        path="/users/*/authentication/temporaryAccessPassMethods",
+        count=1,
+    )
+    plan = tenant.plan(
+        "version: 1\nname: tap\nactions: [create_temporary_access_pass]\n"
+        "targets:\n  - user: adele.vance@contoso.com\nsafety: {required_approvals: 0, canary: 0}\n"
+    )
+    ran = tenant.apply(plan)
+    assert ran.code == ExitCode.SUCCESS, ran.err
+    user = tenant.user_id("adele.vance@contoso.com")
+    assert tenant.effects()[(user, "tap_created")] == 2
+    (secret,) = secrets_of(tenant.run_dir())
+    assert secret["kind"] == "temporary_access_pass"
+
+
+def test_drift_skips_the_changed_target(tenant: Tenant) -> None:
+    """A target whose UPN changed since planning is drifted; nothing is sent to it."""
+    plan = tenant.plan(BREACH)
+    megan = tenant.user_id("megan.bowen@contoso.com")
+    tenant.admin.patch(f"/users/{megan}", json={"userPrincipalName": "megan.b@contoso.com"})
+    ran = tenant.apply(plan)
+    assert ran.code == ExitCode.SUCCESS, ran.err
+    drifted = [row for row in tenant.report() if row["status"] == "drifted"]
+    assert {row["action"] for row in drifted} == {
+        "reset_password",
+        "revoke_sessions",
+        "require_mfa_reregistration",
+    }
+    assert drifted[0]["reason"] == (
+        "changed since planning: UPN megan.bowen@contoso.com → megan.b@contoso.com"
+    )
+    assert not [key for key in tenant.effects() if key[0] == megan]
+
+
+def test_drift_abort_stops_the_run(tenant: Tenant) -> None:
+    """--on-drift abort: a target that became privileged stops the run with exit 3."""
+    plan = tenant.plan(BREACH)
+    adele = tenant.user_id("adele.vance@contoso.com")
+    tenant.admin.post("/roles/Security Administrator/members", json={"id": adele})
+    ran = tenant.apply(plan, "--on-drift", "abort")
+    assert ran.code == ExitCode.REFUSED
+    assert (
+        "aborted on drift: adele.vance@contoso.com: changed since planning: "
+        "privileged roles none → Security Administrator" in ran.err
+    )
+    assert tenant.ledger() == []
+
+
+def test_canary_failure_halts_before_the_rest(tenant: Tenant) -> None:
+    """A failing canary stops the run (exit 4) before any other target is touched."""
+    plan = tenant.plan(
+        "version: 1\nname: c\nactions: [disable_account]\ntargets:\n"
+        "  - user: erik.dang@contoso.com\n  - user: adele.vance@contoso.com\n"
+        "safety: {required_approvals: 0, canary: 1}\n"
+    )
+    ran = tenant.apply(plan)
+    assert ran.code == ExitCode.HALTED
+    assert "halted: canary: 1 of 1 canary items failed or stayed unknown" in ran.err
+    assert tenant.ledger() == []
+
+
+def test_failure_rate_halts_the_run(
+    emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More permanent failures than halt_on_failure_rate (after 20 items) stop the run:
+    the batches in flight finish, nothing new is sent, the rest stays planned."""
+    tenant = tenant_for(emulator_factory(users=400), tmp_path, monkeypatch)
+    plan = tenant.plan(
+        "version: 1\nname: h\nactions: [revoke_sessions]\ntargets:\n  - group: All Staff\n"
+        "safety: {required_approvals: 0, canary: 0, halt_on_failure_rate: 0.05, max_targets: 900}\n"
+    )
+    tenant.fault(kind="status", status=403, path="/users/*/revokeSignInSessions", rate=0.5, seed=2)
+    ran = tenant.apply(plan, "--confirm-count", str(acting_targets(plan)))
+    assert ran.code == ExitCode.HALTED, ran.err
+    assert "more than the plan's halt_on_failure_rate of 5%" in ran.err
+    assert statuses(tenant.report())["planned"] > 0
+
+
+def test_more_than_fifty_users_need_the_exact_count(
+    emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above 50 users, --confirm-count must equal the count; nothing is sent otherwise."""
+    tenant = tenant_for(emulator_factory(users=120), tmp_path, monkeypatch)
+    plan = tenant.plan(
+        "version: 1\nname: big\nactions: [revoke_sessions]\ntargets:\n  - group: All Staff\n"
+        "safety: {required_approvals: 0, max_targets: 500}\n"
+    )
+    acting = acting_targets(plan)
+    assert acting > 50
+    ran = tenant.apply(plan, "--confirm-count", str(acting - 1))
+    assert ran.code == ExitCode.REFUSED
+    assert ran.err == (
+        f"error: the plan acts on {acting} users, more than 50: confirm with --confirm-count "
+        f"{acting} (--confirm-count {acting - 1} was given)\n"
+        "hint: the number must equal the plan's count of users\n"
+    )
+    assert tenant.ledger() == []
+
+
+def test_unapproved_plan_is_refused(tenant: Tenant) -> None:
+    """A plan that needs an approval it does not have is refused with exit 3."""
+    plan = tenant.plan(BREACH.replace("required_approvals: 0", "required_approvals: 1"))
+    ran = tenant.apply(plan)
+    assert ran.code == ExitCode.REFUSED
+    assert tenant.ledger() == []
+
+
+def test_resume_completes_an_interrupted_run(tenant: Tenant) -> None:
+    """A run stopped after its canary is finished by --resume, nothing done twice."""
+    plan = tenant.plan(HR.format(actions="reset_password, disable_account"))
+    tenant.fault(kind="status", status=503, path="**", method="PATCH", rate=1.0, skip=6)
+    first = tenant.apply(plan)
+    assert first.code == ExitCode.HALTED, first.err
+    tenant.admin.delete("/faults")
+    run_dir = tenant.run_dir()
+    second = tenant.cli("--tenant", "emulator", "apply", "--resume", str(run_dir))
+    assert second.code in {ExitCode.SUCCESS, ExitCode.FINISHED_WITH_FAILURES}, second.err
+    rows = tenant.report(run_dir)
+    assert not {"planned", "intent", "unknown"} & set(statuses(rows))
+    resets = [n for (_, effect), n in tenant.effects().items() if effect == "password_reset"]
+    assert max(resets) == 1
