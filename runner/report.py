@@ -1,100 +1,323 @@
-"""Reports of a run, built from the journal alone (so `entra-bulk report` can rebuild them).
+"""Reports of a run, built from the journal alone, so `entra-bulk report` rebuilds them any time.
 
-This first version writes `report.json` and `report.csv` (one row per target and action);
-the operator-experience work extends it (HTML, XLSX, failed.csv/yaml, manual-steps.md).
+    write_all(run_dir, journal)                          # csv, json, html + follow-up files
+    write_all(run_dir, journal, formats=("xlsx",))       # report.xlsx (pandas + openpyxl)
+
+Files: `report.csv` (UTF-8 with BOM, every cell neutralised against formulas),
+`report.json` (header, outcome, counts, timeline figures, every row), `report.html`
+(`report_html`), `report.xlsx` on request; and always the follow-up files of
+`report_files`: `failed.csv` + `failed.yaml`, `unknown.csv` (only when there is something to
+list: stale ones are removed) and `manual-steps.md`. Each file is written to a hidden
+temporary file, fsynced and renamed over the old one, so a crash leaves the old report or the
+new one, never half of one. Reports hold `secret_ref`s, never secrets.
+
+pandas is imported here only, and only when report.xlsx is asked for.
 """
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 import io
+import itertools
 import json
 import os
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import crash
-from runner.journal import Journal
-from runner.runstate import Item
-
-COLUMNS = (
-    "upn",
-    "object_id",
-    "action",
-    "status",
-    "verified",
-    "reason",
-    "http_status",
-    "error_code",
-    "error_message",
-    "request_id",
-    "attempts",
-    "started",
-    "finished",
-    "item",
-    "note",
-    "ticket",
+from runner import crash, report_files, report_html
+from runner.errors import InputError, StorageError
+from runner.journal import Journal, holder_alive
+from runner.report_data import (
+    COLUMNS,
+    NUMBER_COLUMNS,
+    Figures,
+    Outcome,
+    Tally,
+    Timeline,
+    assess,
+    count_text,
+    figures,
+    neutralise,
+    row,
+    tally,
+    timeline,
 )
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from runner.runstate import RunHeader, stamp
+
+FORMATS = ("csv", "json", "html", "xlsx")
+DEFAULT_FORMATS = ("csv", "json", "html")
+REPORT_FORMAT = "entra-bulk-report/1"
+SECRETS_FILE = "secrets.csv"
+FILES = {
+    "report.html": "this page: the run at a glance",
+    "report.csv": "every (target, action) with its outcome, for a spreadsheet",
+    "report.json": "the same, with the header and timeline figures, for programs",
+    "report.xlsx": "the rows and a summary sheet for Excel",
+    "failed.csv": "the targets and actions that failed or drifted",
+    "failed.yaml": "a plan of failed.csv with the original settings: re-plan it",
+    "unknown.csv": "outcomes to reconcile by resuming, not to retry",
+    "manual-steps.md": "the portal steps Graph cannot do, with the confirm commands",
+    SECRETS_FILE: "temporary passwords and access passes (0600): hand over, then delete",
+    "events.jsonl": "the structured log apply wrote, one JSON object per event",
+    "journal.sqlite": "the journal: the one record of the run, source of every report",
+}
+
+__all__ = ["DEFAULT_FORMATS", "FORMATS", "Built", "collect", "neutralise", "write_all"]
 
 
-def neutralise(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Built:
+    """What the reports of a run are made of, besides the rows."""
+
+    run_dir: Path
+    header: RunHeader
+    tally: Tally
+    figures: Figures
+    timeline: Timeline
+    outcome: Outcome
+
+    @property
+    def label(self) -> str:
+        """The run folder as the commands in the reports name it."""
+        return str(self.run_dir)
 
 
-def row(item: Item) -> dict[str, Any]:
-    """One report row."""
+def collect(run_dir: Path, journal: Journal) -> Built:
+    """Read the journal once for everything but the rows."""
+    header = journal.header(content=True)
+    counted = tally(journal.iter_items())
+    events = journal.events()
+    lock = journal.lock_holder()
+    alive = None if lock is None else holder_alive(lock)
+    mine = journal.lock
+    if lock is not None and mine is not None and mine.lock_id == lock.lock_id:
+        lock = None  # this process's own lock (a confirm): not a run holding the folder
+    return Built(
+        run_dir=run_dir,
+        header=header,
+        tally=counted,
+        figures=figures(events),
+        timeline=timeline(header.created, counted.sent_finished, events),
+        outcome=assess(
+            counted.counts,
+            unverified=counted.unverified,
+            events=events,
+            run_dir=str(run_dir),
+            lock=lock,
+            lock_alive=alive,
+        ),
+    )
+
+
+def _rows(journal: Journal, header: RunHeader) -> Callable[[], Iterator[dict[str, Any]]]:
+    def rows() -> Iterator[dict[str, Any]]:
+        return (row(item, plan_ticket=header.ticket) for item in journal.iter_items())
+
+    return rows
+
+
+def _atomic(path: Path, chunks: Iterable[str | bytes]) -> Path:
+    """Write `path` through a hidden temporary file: fsynced, then renamed over it."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            first = True
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+                if first:
+                    handle.flush()
+                    crash.crash_point("mid_report_write")
+                    first = False
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        msg = f"{path}: cannot write the report: {exc.strerror or exc}"
+        raise StorageError(
+            msg, hint="the journal is intact: fix the disk, then entra-bulk report"
+        ) from None
+    return path
+
+
+def _header_json(built: Built) -> dict[str, Any]:
+    h = built.header
+    content = h.content
+    ended = built.figures.ended or built.tally.last_finished
     return {
-        "upn": item.upn,
-        "object_id": item.object_id,
-        "action": item.action,
-        "status": str(item.status),
-        "verified": item.verified,
-        "reason": item.reason,
-        "http_status": item.http_status,
-        "error_code": item.error_code,
-        "error_message": item.error_message,
-        "request_id": item.request_id,
-        "attempts": item.attempts,
-        "started": item.started.isoformat() if item.started else None,
-        "finished": item.finished.isoformat() if item.finished else None,
-        "item": item.id,
-        "note": item.note,
-        "ticket": item.ticket,
+        "plan": h.plan_name,
+        "ticket": h.ticket,
+        "description": content.get("plan", {}).get("description"),
+        "digest": h.digest,
+        "tenant_id": h.tenant_id,
+        "cloud": content.get("tenant", {}).get("cloud"),
+        "emulated": h.emulated,
+        "author": dict(h.author),
+        "approvals": [dict(a) for a in h.approvals],
+        "plan_created": content.get("created"),
+        "plan_expires": content.get("expires"),
+        "options": dict(h.options),
+        "safety": content.get("plan", {}).get("safety"),
+        "run_folder": built.run_dir.name,
+        "started": stamp(h.created),
+        "ended": None if ended is None else stamp(ended),
+        "tool_version": h.tool_version,
     }
 
 
-def _atomic(path: Path, data: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(data)
-        handle.flush()
-        crash.crash_point("mid_report_write")
-        os.fsync(handle.fileno())
-    temporary.replace(path)
-
-
-def write_all(run_dir: Path, journal: Journal) -> list[Path]:
-    """Write every report of the run folder from the journal; returns the files written."""
-    header = journal.header()
-    rows = [row(item) for item in journal.iter_items()]
-    counts = {str(k): v for k, v in journal.counts().items()}
-    document = {
-        "plan": header.plan_name,
-        "ticket": header.ticket,
-        "digest": header.digest,
-        "tenant_id": header.tenant_id,
-        "emulated": header.emulated,
-        "counts": counts,
-        "items": rows,
+def _json_chunks(
+    built: Built, rows: Callable[[], Iterator[dict[str, Any]]], secrets: str | None
+) -> Iterator[str]:
+    head = {
+        "format": REPORT_FORMAT,
+        "header": _header_json(built),
+        "outcome": built.outcome.as_json(),
+        "counts": built.tally.counts,
+        "counts_by_action": built.tally.by_action,
+        "not_verified": built.tally.unverified,
+        "timeline": built.figures.as_json(),
+        "throughput": built.timeline.as_json(),
+        "secrets_file": secrets,
     }
-    _atomic(run_dir / "report.json", json.dumps(document, indent=2, default=str) + "\n")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for entry in rows:
-        writer.writerow([neutralise(entry[column]) for column in COLUMNS])
-    _atomic(run_dir / "report.csv", "\ufeff" + buffer.getvalue())
-    return [run_dir / "report.json", run_dir / "report.csv"]
+    text = json.dumps(head, indent=2, ensure_ascii=False, default=str)
+    yield text[: -len("\n}")] + ',\n  "items": [\n'
+    separator = ""
+    for entry in rows():
+        yield separator + "    " + json.dumps(entry, ensure_ascii=False, default=str)
+        separator = ",\n"
+    yield "\n  ]\n}\n"
+
+
+def _csv_chunks(rows: Callable[[], Iterator[dict[str, Any]]]) -> Iterator[str]:
+    yield report_files.csv_text(COLUMNS, ())
+    source = rows()
+    while batch := list(itertools.islice(source, 1000)):
+        yield report_files.csv_lines([entry[column] for column in COLUMNS] for entry in batch)
+
+
+def _xlsx_cell(column: str, value: Any) -> Any:
+    """Text is neutralised against formulas; numbers, booleans and empty cells stay as they
+    are (and so do the number columns, which are never text)."""
+    if not isinstance(value, str) or column in NUMBER_COLUMNS:
+        return value
+    return neutralise(value)
+
+
+def _need_openpyxl() -> None:
+    try:
+        import openpyxl  # noqa: F401 - pandas writes xlsx through it; say so before any work
+    except ImportError:
+        msg = "report.xlsx needs openpyxl, which is not installed"
+        raise InputError(msg, hint="pip install 'entra-bulk[xlsx]'") from None
+
+
+def _xlsx(built: Built, rows: Callable[[], Iterator[dict[str, Any]]]) -> bytes:
+    import pandas as pd
+
+    records = [[_xlsx_cell(c, entry[c]) for c in COLUMNS] for entry in rows()]
+    items = pd.DataFrame(records, columns=list(COLUMNS))
+    head = _header_json(built)
+    pairs: list[tuple[str, Any]] = [
+        (key, value) for key, value in head.items() if not isinstance(value, dict | list)
+    ]
+    pairs += [
+        ("outcome", f"{built.outcome.state} (exit {built.outcome.code}): {built.outcome.meaning}"),
+        ("counts", count_text(built.tally.counts)),
+        ("not verified", built.tally.unverified),
+        ("429s met", built.figures.throttled),
+        ("seconds paused", round(built.figures.paused_s, 1)),
+        ("times", "UTC"),
+    ]
+    summary = pd.DataFrame([(k, _xlsx_cell(k, v)) for k, v in pairs], columns=["field", "value"])
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        summary.to_excel(writer, sheet_name="Summary", index=False)
+        items.to_excel(writer, sheet_name="Items", index=False)
+        sheet = writer.sheets["Items"]
+        sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = sheet.dimensions
+    return buffer.getvalue()
+
+
+def _follow_ups(run_dir: Path, built: Built) -> list[Path]:
+    t = built.tally
+    written: list[Path] = []
+    wanted = {
+        "failed.csv": report_files.failed_csv(t.retry) if t.retry else None,
+        "failed.yaml": report_files.failed_yaml(
+            built.header, run_dir.name, t.retry, unsettled=len(t.unsettled)
+        )
+        if t.retry
+        else None,
+        "unknown.csv": report_files.unknown_csv(t.unsettled) if t.unsettled else None,
+        "manual-steps.md": report_files.manual_steps(built.header, built.label, t.manual)
+        if t.manual
+        else None,
+    }
+    for name, text in wanted.items():
+        path = run_dir / name
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            written.append(_atomic(path, (text,)))
+    return written
+
+
+def write_all(
+    run_dir: Path,
+    journal: Journal,
+    *,
+    formats: Collection[str] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Path]:
+    """Write the run's reports from its journal; returns the files written."""
+    chosen = DEFAULT_FORMATS if formats is None else tuple(f for f in FORMATS if f in formats)
+    unknown = sorted(set(formats or ()) - set(FORMATS))
+    if unknown:
+        msg = f"unknown report format {unknown[0]!r}; one of {', '.join(FORMATS)}"
+        raise InputError(msg)
+    if "xlsx" in chosen:
+        _need_openpyxl()
+    built = collect(run_dir, journal)
+    rows = _rows(journal, built.header)
+    secrets_path = run_dir / SECRETS_FILE
+    secrets = str(secrets_path) if built.tally.secrets and secrets_path.exists() else None
+    written = _follow_ups(run_dir, built)
+    if "csv" in chosen:
+        written.append(_atomic(run_dir / "report.csv", _csv_chunks(rows)))
+    if "json" in chosen:
+        written.append(_atomic(run_dir / "report.json", _json_chunks(built, rows, secrets)))
+    if "xlsx" in chosen:
+        written.append(_atomic(run_dir / "report.xlsx", (_xlsx(built, rows),)))
+    if "html" in chosen:
+        present = {p.name for p in written} | {"report.html"}
+        files = {n: w for n, w in FILES.items() if n in present or (run_dir / n).exists()}
+        page = report_html.Page(
+            header=built.header,
+            run_dir=built.label,
+            tally=built.tally,
+            figures=built.figures,
+            timeline=built.timeline,
+            outcome=built.outcome,
+            files=files,
+            secrets_file=secrets,
+            generated=now or dt.datetime.now(dt.UTC),
+        )
+        written.append(_atomic(run_dir / "report.html", report_html.render(page, rows)))
+    _sync(run_dir)
+    return written
+
+
+def _sync(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        msg = f"{folder}: cannot sync the run folder: {exc.strerror}"
+        raise StorageError(msg) from None

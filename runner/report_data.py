@@ -1,0 +1,441 @@
+"""A run's report as data, from the journal's records alone: rows, tallies, timeline figures
+and the run's outcome. Pure: records in, records out; `runner/report.py` does the I/O.
+
+The outcome (`assess`) is what `apply` would have exited with, read back from the journal:
+`entra-bulk status` prints it, and every report carries it, with the exact next commands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.errors import ExitCode
+from runner.runstate import Event, Item, ItemStatus, LockInfo, stamp
+
+COLUMNS: tuple[str, ...] = (
+    "item",
+    "upn",
+    "object_id",
+    "display_name",
+    "action",
+    "status",
+    "verified",
+    "reason",
+    "planned",
+    "http_status",
+    "error_code",
+    "error_message",
+    "request_id",
+    "attempts",
+    "started",
+    "finished",
+    "verified_at",
+    "secret_ref",
+    "confirmed_by",
+    "ticket",
+    "target_ticket",
+    "note",
+)
+NUMBER_COLUMNS = frozenset({"item", "http_status", "attempts"})
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Statuses in the order reports show them: done, left alone, needing a person, not finished.
+STATUS_ORDER: tuple[ItemStatus, ...] = (
+    ItemStatus.VERIFIED,
+    ItemStatus.SUCCEEDED,
+    ItemStatus.CONFIRMED,
+    ItemStatus.NOOP,
+    ItemStatus.MANUAL,
+    ItemStatus.FAILED,
+    ItemStatus.UNKNOWN,
+    ItemStatus.DRIFTED,
+    ItemStatus.REFUSED,
+    ItemStatus.SKIPPED,
+    ItemStatus.PLANNED,
+    ItemStatus.INTENT,
+)
+RETRY_STATUSES = frozenset({ItemStatus.FAILED, ItemStatus.DRIFTED})  # re-planned: failed.*
+UNSETTLED_STATUSES = frozenset({ItemStatus.UNKNOWN, ItemStatus.INTENT})  # reconciled: resume
+NOT_STARTED_STATUSES = frozenset({ItemStatus.PLANNED})
+_RUN_COMMANDS = ("apply", "apply --resume")
+_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+
+
+def neutralise(value: Any) -> str:
+    """A spreadsheet cell that cannot run as a formula: text starting with `= + - @`, tab or
+    CR gets a leading `'` (OWASP's CSV-injection advice)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def row(item: Item, *, plan_ticket: str | None) -> dict[str, Any]:
+    """One report row: a (target, action) with every field of product-spec section 8."""
+    by = item.detail.get("by") if item.status is ItemStatus.CONFIRMED else None
+    return {
+        "item": item.id,
+        "upn": item.upn,
+        "object_id": item.object_id,
+        "display_name": item.display_name,
+        "action": item.action,
+        "status": str(item.status),
+        "verified": item.verified,
+        "reason": item.reason,
+        "planned": item.summary,
+        "http_status": item.http_status,
+        "error_code": item.error_code,
+        "error_message": item.error_message,
+        "request_id": item.request_id,
+        "attempts": item.attempts,
+        "started": _time(item.started),
+        "finished": _time(item.finished),
+        "verified_at": _time(item.verified_at),
+        "secret_ref": item.secret_ref,
+        "confirmed_by": None if by is None else str(by),
+        "ticket": plan_ticket,
+        "target_ticket": item.ticket,
+        "note": item.note,
+    }
+
+
+def _time(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else stamp(moment)
+
+
+def unverified(item: Item) -> bool:
+    """Graph accepted the change but the read-back did not show it (yet)."""
+    return item.status is ItemStatus.SUCCEEDED and item.verified is False
+
+
+def needs_attention(item: Item) -> bool:
+    """Rows an operator must look at: failed, unsettled, drifted, unfinished, manual,
+    unverified."""
+    return item.status in RETRY_STATUSES | UNSETTLED_STATUSES | NOT_STARTED_STATUSES | {
+        ItemStatus.MANUAL
+    } or unverified(item)
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one pass over the items gathers (lists only of the items that need a person)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {str(s): 0 for s in ItemStatus})
+    by_action: dict[str, dict[str, int]] = field(default_factory=dict)
+    unverified: int = 0
+    secrets: int = 0
+    max_attempts: int = 0
+    sent_finished: list[dt.datetime] = field(default_factory=list)
+    retry: list[Item] = field(default_factory=list)
+    unsettled: list[Item] = field(default_factory=list)
+    manual: list[Item] = field(default_factory=list)
+    first_started: dt.datetime | None = None
+    last_finished: dt.datetime | None = None
+
+    def add(self, item: Item) -> None:
+        """Count one item."""
+        status = str(item.status)
+        self.counts[status] += 1
+        per = self.by_action.setdefault(item.action, {})
+        per[status] = per.get(status, 0) + 1
+        self.unverified += unverified(item)
+        self.secrets += item.secret_ref is not None
+        self.max_attempts = max(self.max_attempts, item.attempts)
+        if item.attempts and item.finished is not None:
+            self.sent_finished.append(item.finished)
+        if item.status in RETRY_STATUSES:
+            self.retry.append(item)
+        elif item.status in UNSETTLED_STATUSES:
+            self.unsettled.append(item)
+        if item.initial_status is ItemStatus.MANUAL:
+            self.manual.append(item)
+        if item.started is not None and (
+            self.first_started is None or item.started < self.first_started
+        ):
+            self.first_started = item.started
+        if item.finished is not None and (
+            self.last_finished is None or item.finished > self.last_finished
+        ):
+            self.last_finished = item.finished
+
+    @property
+    def total(self) -> int:
+        """Items in the run."""
+        return sum(self.counts.values())
+
+
+def tally(items: Iterable[Item]) -> Tally:
+    """A `Tally` of every item."""
+    result = Tally()
+    for item in items:
+        result.add(item)
+    return result
+
+
+def count_text(counts: Mapping[str, int]) -> str:
+    """`8 verified, 1 noop, 3 manual` in report order, zeros left out (`none` when empty)."""
+    parts = [f"{counts[str(s)]} {s}" for s in STATUS_ORDER if counts.get(str(s))]
+    return ", ".join(parts) or "none"
+
+
+# --- the timeline ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Figures:
+    """The pacing and run figures of the journal's timeline."""
+
+    throttled: int = 0
+    paused_s: float = 0.0
+    slow_downs: int = 0
+    speed_ups: int = 0
+    throttle_warnings: int = 0
+    peak_throttle_percentage: float | None = None
+    halts: tuple[str, ...] = ()
+    canary_passed: bool = False
+    drift_abort: str | None = None
+    runs: int = 0  # apply and apply --resume processes that took the lock
+    lock_takeovers: int = 0
+    forced_unlocks: int = 0
+    ended: dt.datetime | None = None  # the last apply released the lock
+
+    def as_json(self) -> dict[str, Any]:
+        """For report.json."""
+        return {
+            "throttled_429": self.throttled,
+            "paused_s": round(self.paused_s, 3),
+            "slow_downs": self.slow_downs,
+            "speed_ups": self.speed_ups,
+            "throttle_warnings": self.throttle_warnings,
+            "peak_throttle_percentage": self.peak_throttle_percentage,
+            "halts": list(self.halts),
+            "canary_passed": self.canary_passed,
+            "drift_abort": self.drift_abort,
+            "runs": self.runs,
+            "lock_takeovers": self.lock_takeovers,
+            "forced_unlocks": self.forced_unlocks,
+        }
+
+
+def _lock_command(event: Event) -> str:
+    new = event.detail.get("new")
+    return str(new.get("command", "")) if isinstance(new, Mapping) else ""
+
+
+def figures(events: Sequence[Event]) -> Figures:
+    """Counts and peaks of the timeline's events."""
+    seconds = [float(e.detail.get("seconds") or 0.0) for e in events if e.kind == "pause"]
+    levels = []
+    for event in events:
+        if event.kind == "warning":
+            try:
+                levels.append(float(event.detail.get("detail") or ""))
+            except ValueError:
+                continue
+    runs = [e for e in events if e.kind in {"lock_acquired", "lock_takeover"}]
+    abort = [e for e in events if e.kind == "drift_abort"]
+    released = [e.time for e in events if e.kind == "lock_released"]
+    return Figures(
+        throttled=sum(1 for e in events if e.kind == "throttled"),
+        paused_s=sum(seconds),
+        slow_downs=sum(1 for e in events if e.kind == "slow_down"),
+        speed_ups=sum(1 for e in events if e.kind == "speed_up"),
+        throttle_warnings=len(levels),
+        peak_throttle_percentage=max(levels) if levels else None,
+        halts=tuple(str(e.detail.get("reason", "")) for e in events if e.kind == "halt"),
+        canary_passed=any(e.kind == "canary_passed" for e in events),
+        drift_abort=None
+        if not abort
+        else f"{abort[-1].detail.get('upn', '')}: {abort[-1].detail.get('reason', '')}",
+        runs=sum(1 for e in runs if _lock_command(e).startswith(_RUN_COMMANDS)),
+        lock_takeovers=sum(1 for e in runs if e.kind == "lock_takeover"),
+        forced_unlocks=sum(1 for e in events if e.kind == "lock_forced"),
+        ended=released[-1] if released else None,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeline:
+    """Items sent and finished, 429s and paused seconds per time bucket."""
+
+    start: dt.datetime | None
+    bucket_s: int
+    finished: tuple[int, ...] = ()
+    throttled: tuple[int, ...] = ()
+    paused_s: tuple[float, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """For report.json: one `[offset_s, finished, throttled_429, paused_s]` per bucket."""
+        return {
+            "start": None if self.start is None else stamp(self.start),
+            "bucket_s": self.bucket_s,
+            "series": [
+                [i * self.bucket_s, f, t, round(p, 3)]
+                for i, (f, t, p) in enumerate(
+                    zip(self.finished, self.throttled, self.paused_s, strict=True)
+                )
+            ],
+        }
+
+
+def bucket_size(duration_s: float, *, max_buckets: int = 60) -> int:
+    """The smallest round bucket (1 s, 2 s, 5 s, ... 1 day) giving at most `max_buckets`."""
+    for size in _BUCKETS_S:
+        if math.ceil(duration_s / size) <= max_buckets:
+            return size
+    return math.ceil(duration_s / max_buckets)
+
+
+def timeline(
+    start: dt.datetime | None,
+    finished: Sequence[dt.datetime],
+    events: Sequence[Event],
+    *,
+    max_buckets: int = 60,
+) -> Timeline:
+    """Bucket the finish times of sent items, the 429s and the pauses from `start`."""
+    throttles = [e.time for e in events if e.kind == "throttled"]
+    pauses = [(e.time, float(e.detail.get("seconds") or 0.0)) for e in events if e.kind == "pause"]
+    moments = [*finished, *throttles, *(t + dt.timedelta(seconds=s) for t, s in pauses)]
+    if not moments:
+        return Timeline(start=start, bucket_s=1)
+    origin = min(start or min(moments), min(moments))
+    span = max((m - origin).total_seconds() for m in moments)
+    size = bucket_size(max(span, 1.0), max_buckets=max_buckets)
+    count = max(1, math.floor(span / size) + 1)
+    done, hits, paused = [0] * count, [0] * count, [0.0] * count
+
+    def index(moment: dt.datetime) -> int:
+        return min(count - 1, int((moment - origin).total_seconds() // size))
+
+    for moment in finished:
+        done[index(moment)] += 1
+    for moment in throttles:
+        hits[index(moment)] += 1
+    for moment, seconds in pauses:
+        begin = (moment - origin).total_seconds()
+        end = begin + seconds
+        for bucket in range(int(begin // size), min(count - 1, int(end // size)) + 1):
+            low, high = bucket * size, (bucket + 1) * size
+            paused[bucket] += max(0.0, min(end, high) - max(begin, low))
+    return Timeline(
+        start=origin,
+        bucket_s=size,
+        finished=tuple(done),
+        throttled=tuple(hits),
+        paused_s=tuple(paused),
+    )
+
+
+# --- the outcome -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """How the run stands: the exit code `apply` gives for it, and what to do next."""
+
+    code: int | None  # None while a process holds the run
+    state: str
+    meaning: str
+    next_steps: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """For report.json and `status --format json`."""
+        return {
+            "exit_code": self.code,
+            "state": self.state,
+            "meaning": self.meaning,
+            "next": list(self.next_steps),
+        }
+
+
+def _since_last_run(events: Sequence[Event]) -> Sequence[Event]:
+    starts = [
+        index
+        for index, event in enumerate(events)
+        if event.kind in {"lock_acquired", "lock_takeover"}
+        and _lock_command(event).startswith(_RUN_COMMANDS)
+    ]
+    return events[starts[-1] :] if starts else events
+
+
+def assess(
+    counts: Mapping[str, int],
+    *,
+    unverified: int,
+    events: Sequence[Event],
+    run_dir: str,
+    lock: LockInfo | None = None,
+    lock_alive: bool | None = None,
+) -> Outcome:
+    """The run's outcome from its counts, its timeline and its lock."""
+    run = shlex.quote(run_dir)
+    resume = f"entra-bulk apply --resume {run}"
+    n = {str(s): counts.get(str(s), 0) for s in ItemStatus}
+    unfinished = n["planned"] + n["intent"]
+    manual = [f"entra-bulk confirm {run} ITEM... (see manual-steps.md)"] if n["manual"] else []
+    if lock is not None and lock_alive is not False:
+        where = "running" if lock_alive else "locked by another host"
+        return Outcome(
+            code=None,
+            state=where,
+            meaning=f"{lock.command} holds the run: {lock.describe()}",
+            next_steps=(f"entra-bulk status {run}",),
+        )
+    latest = _since_last_run(events)
+    halts = [e for e in latest if e.kind == "halt"]
+    aborts = [e for e in latest if e.kind == "drift_abort"]
+    if aborts and (unfinished or n["unknown"]):
+        detail = aborts[-1].detail
+        return Outcome(
+            code=int(ExitCode.REFUSED),
+            state="aborted on drift",
+            meaning=f"{detail.get('upn', '')}: {detail.get('reason', '')}",
+            next_steps=("re-plan the plan file, have it approved, and apply the new plan",),
+        )
+    if halts and (unfinished or n["unknown"]):
+        return Outcome(
+            code=int(ExitCode.HALTED),
+            state="halted",
+            meaning=str(halts[-1].detail.get("reason", "")),
+            next_steps=(resume,),
+        )
+    if unfinished:
+        dead = "" if lock is None else f" ({lock.describe()} is no longer running)"
+        return Outcome(
+            code=int(ExitCode.INTERRUPTED),
+            state="interrupted",
+            meaning=f"{unfinished} items not finished{dead}",
+            next_steps=(resume,),
+        )
+    problems = []
+    steps: list[str] = []
+    if n["unknown"]:
+        problems.append(f"{n['unknown']} unknown")
+        steps.append(f"{resume}  (reads the unknown outcomes back; never re-sends blindly)")
+    if n["failed"]:
+        problems.append(f"{n['failed']} failed")
+    if unverified:
+        problems.append(f"{unverified} not verified")
+    if n["failed"] or n["drifted"]:
+        steps.append(f"entra-bulk plan {shlex.quote(run_dir + '/failed.yaml')}  (re-plan them)")
+    if problems:
+        return Outcome(
+            code=int(ExitCode.FINISHED_WITH_FAILURES),
+            state="finished with failures",
+            meaning=", ".join(problems) + " (the report says which)",
+            next_steps=(*steps, *manual),
+        )
+    done = sum(n[str(s)] for s in (ItemStatus.VERIFIED, ItemStatus.SUCCEEDED))
+    meaning = "everything applied and verified" if done else "no change was needed"
+    if n["drifted"]:
+        meaning += f"; {n['drifted']} drifted items skipped (their targets changed)"
+    return Outcome(
+        code=int(ExitCode.SUCCESS),
+        state="succeeded" if done else "nothing to do",
+        meaning=meaning,
+        next_steps=(*steps, *manual),
+    )
