@@ -18,6 +18,7 @@ reason to refuse a plan at once; `enforce` turns them into one `RefusedError` (e
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import sys
@@ -470,8 +471,24 @@ def allowed_signers_path(plan: FrozenPlan) -> Path | None:
 
 
 def verifier(plan: FrozenPlan, *, program: str = "ssh-keygen") -> SignatureCheck:
-    """The `SignatureCheck` for `plan` (its allowed_signers file, through ssh-keygen)."""
+    """The `SignatureCheck` for `plan` (its allowed_signers file, through ssh-keygen).
+
+    When the plan recorded the file's sha256 at planning time, a file changed since (a key
+    added, say) verifies nothing: the keys that may approve are part of what was approved.
+    """
     path = allowed_signers_path(plan)
     if path is None:
         return lambda approval: "the plan names no safety.allowed_signers to verify against"
+    recorded = plan.safety.get("allowed_signers_sha256")
+    if recorded:
+        try:
+            current = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            current = "unreadable"
+        if current != recorded:
+            reason = (
+                f"{path} changed since the plan was made (it was {short(str(recorded))}); "
+                "re-plan to approve with the new keys"
+            )
+            return lambda approval: reason
     return ssh_verifier(path, program=program)

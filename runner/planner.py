@@ -102,6 +102,7 @@ def make_plan(
     source: Path | None = None,
     note: Note | None = None,
     pacer: Pacer | None = None,
+    allowed_signers_sha256: str | None = None,
 ) -> FrozenPlan:
     """Dry-run `plan` against the tenant and freeze the result."""
     say = note or (lambda _text: None)
@@ -204,6 +205,9 @@ def make_plan(
         unresolved=unresolved,
         warnings=sorted(set(warnings)),
     )
+    if allowed_signers_sha256 is not None:
+        # The approval keys are bound to the plan: editing the signers file voids approvals.
+        content["plan"]["safety"]["allowed_signers_sha256"] = allowed_signers_sha256
     info: dict[str, Any] = {
         "graph_url": settings.graph_url,
         "source": {"path": str(source) if source else None, "sha256": _file_hash(source)},

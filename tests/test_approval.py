@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import threading
@@ -599,3 +600,28 @@ def test_signature_key_rejects_what_is_not_a_signature(text: str, message: str) 
     with pytest.raises(ValueError, match=r"^not an SSH signature") as raised:
         signature.signature_key(text)
     assert str(raised.value) == message
+
+
+def test_an_allowed_signers_file_changed_since_planning_verifies_nothing(
+    tmp_path: Path, keys: dict[str, Key]
+) -> None:
+    """The keys that may approve are part of the plan: adding one afterwards voids approvals."""
+    signers = tmp_path / "allowed_signers"
+    allowed_signers(signers, [("bob@contoso.com", keys["bob"])])
+    recorded = "sha256:" + hashlib.sha256(signers.read_bytes()).hexdigest()
+    made = make_plan(safety={"allowed_signers": "allowed_signers"})
+    content = dict(made.content)
+    content["plan"]["safety"]["allowed_signers_sha256"] = recorded  # as entra-bulk plan records it
+    plan = write_plan(tmp_path, frozen.freeze(content, info=dict(made.info)))
+    assert _check(
+        plan, [_signed_by(plan, "bob@contoso.com", keys["bob"])], verify=approval.verifier(plan)
+    ).ok
+    allowed_signers(signers, [("bob@contoso.com", keys["bob"]), ("eve@contoso.com", keys["eve"])])
+    verdict = _check(
+        plan, [_signed_by(plan, "eve@contoso.com", keys["eve"])], verify=approval.verifier(plan)
+    )
+    assert not verdict.ok
+    assert verdict.approvals[0].reason == (
+        f"{signers} changed since the plan was made (it was {approval.short(recorded)}); "
+        "re-plan to approve with the new keys"
+    )

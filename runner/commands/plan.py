@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,22 @@ def default_output(name: str) -> Path:
     """`<plan name>.plan.json` in the working folder."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "plan"
     return Path(f"{safe}.plan.json")
+
+
+def _signers_hash(console: Console, setting: str | None, target: Path) -> str | None:
+    """The sha256 of the allowed_signers file (relative to the frozen plan's folder)."""
+    if not setting:
+        return None
+    path = Path(setting).expanduser()
+    if not path.is_absolute():
+        path = target.parent / path
+    if not path.is_file():
+        console.warn(
+            f"safety.allowed_signers names {path}, which does not exist: approvals cannot be "
+            "verified until it does, and the plan will not record which keys may sign"
+        )
+        return None
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @click.command(name="plan")
@@ -59,6 +76,8 @@ def command(
     write the frozen plan that `approve` and `apply` take."""
     console: Console = ctx.obj
     plan = load_plan(console, plan_file, csv)
+    target = output or default_output(plan.name)
+    signers_hash = _signers_hash(console, plan.safety.allowed_signers, target)
     settings = tenant_settings(console)
     with connect(
         settings,
@@ -74,8 +93,8 @@ def command(
             now=dt.datetime.now(dt.UTC),
             source=plan_file,
             note=console.info,
+            allowed_signers_sha256=signers_hash,
         )
-    target = output or default_output(plan.name)
     write(frozen, target)
     render.show(console, frozen, fmt=fmt, path=str(target))
     console.info(f"Frozen plan written to {target}")
