@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from typing import Any
 
 import click
 
-from runner import approval, frozen, report
+from runner import approval, frozen, progress, report, summary
 from runner.cli import Console
 from runner.commands._options import tenant_settings, trace_hook
 from runner.engine.apply import ApplyOptions, ApplyResult, DriftAbortError, Run
@@ -130,33 +129,19 @@ def _pacing_listener(events: EventLog) -> Any:
 
 
 def _progress(console: Console) -> Any:
-    def listen(event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if console.log_format == "json":
-            console.stderr.write(json.dumps(event) + "\n")
-            return
-        if kind in {"canary", "reconcile", "drifted", "warning", "resume"}:
-            fields = ", ".join(
-                f"{k}={v}" for k, v in event.items() if k not in {"time", "event", "phase"}
-            )
-            console.info(f"{kind}: {fields}")
-
-    return listen
+    # `_execute` has just set console.crash_dir to the run folder: its journal gives the counts.
+    return progress.for_apply(console, console.crash_dir)
 
 
 def _summary(console: Console, result: ApplyResult, run_dir: Path) -> None:
-    counts = {k: v for k, v in result.counts.items() if v}
-    console.info("Result: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    console.info(
-        f"Graph requests: {result.requests}; 429s met: {result.throttled}; "
-        f"paused {result.paused_s:.1f} s; reconciled by read-back: {result.reconciled}"
+    progress.finish(console)
+    figures = summary.RunFigures(
+        requests=result.requests,
+        throttled=result.throttled,
+        paused_s=result.paused_s,
+        reconciled=result.reconciled,
     )
-    if counts.get(str(ItemStatus.MANUAL)):
-        console.info(
-            f"{counts[str(ItemStatus.MANUAL)]} manual steps (Graph has no API): see "
-            f"{run_dir / 'manual-steps.md'}, then entra-bulk confirm {run_dir} ITEM..."
-        )
-    console.info(f"Run folder: {run_dir}")
+    summary.show(console, run_dir, figures)
 
 
 def _exit_code(result: ApplyResult) -> int:
