@@ -1,6 +1,8 @@
 """Graph permissions the runner's calls need (graph-reference.md; least privileged first).
 
-Each constant is "any of these"; the first name is the one to grant.
+Each constant is "any of these"; the first name is the one to grant. The emulated tenant
+keeps its own copy of these rules (`runner/emulator/authz.py`) on purpose: it plays Graph,
+and a mistake here must show up as a 403 from it rather than be shared by both sides.
 """
 
 from __future__ import annotations
