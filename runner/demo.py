@@ -26,7 +26,8 @@ import yaml
 
 from runner.config import EMULATOR_ENV
 from runner.emulator import Emulator, EmulatorConfig
-from runner.errors import StorageError
+from runner.errors import ExitCode, StorageError
+from runner.frozen import read as read_plan
 from runner.resources import data_dir
 
 DEMO_DIR = Path("entra-bulk-demo")
@@ -46,8 +47,10 @@ WHERE_TO_LOOK = (
     ("journal.sqlite", "the journal every report is rebuilt from"),
 )
 
+STEPS = 6
 Invoke = Callable[[Sequence[str]], int]
 Say = Callable[[str], None]
+Step = tuple[str, list[list[str]]]  # why, and the command lines that do it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,22 +122,12 @@ def run(*, folder: Path, example: str, invoke: Invoke, say: Say) -> Result:
     say(f"  tenant  a new emulated tenant ({USERS} users, seed {SEED}) in a temporary folder,")
     say("          served on 127.0.0.1 by this process: nothing here reaches a real tenant")
     say(f"  plan    {p} (a copy of the example {example!r}: edit it and try again)")
-    steps: list[tuple[str, list[str]]] = [
-        ("check the plan offline: schema, UPNs, order of actions (no network)", ["validate", p]),
+    early: list[Step] = [
+        ("check the plan offline: schema, UPNs, order of actions (no network)", [["validate", p]]),
         (
             "dry-run it against the tenant: resolve the users, read their state, apply the "
             "safety rails, print the diff and freeze it, with its digest, for review",
-            ["--tenant", "emulator", "plan", p, "-o", f],
-        ),
-        (
-            f"approve exactly this plan, bound to its digest (here as {REVIEWER!r}, "
-            "standing in for a colleague; the author may not approve their own plan)",
-            ["approve", f, "--approver", REVIEWER, "--comment", REVIEW_COMMENT],
-        ),
-        (
-            "apply it: canary first, then batches paced under Graph's limits, every request "
-            "journaled before it is sent, every change read back and verified",
-            ["--tenant", "emulator", "apply", f, "--yes", "--run-dir", shown(runs_root)],
+            [["--tenant", "emulator", "plan", p, "-o", f]],
         ),
     ]
     with (
@@ -142,18 +135,36 @@ def run(*, folder: Path, example: str, invoke: Invoke, say: Say) -> Result:
         Emulator(EmulatorConfig(state_dir=Path(state), users=USERS, seed=SEED)) as emu,
         _connected_to(emu.connection_file),
     ):
-        code = _steps(steps, invoke, say, total=len(steps) + 2)
+        code = _steps(early, invoke, say)
+        if code == 0:
+            names = reviewers(int(read_plan(frozen).safety.get("required_approvals") or 1))
+            who = ", ".join(repr(name) for name in names)
+            stand_in = "a colleague" if len(names) == 1 else "colleagues"
+            late: list[Step] = [
+                (
+                    f"approve exactly this plan, bound to its digest (here as {who}, standing "
+                    f"in for {stand_in}; the author may not approve their own plan)",
+                    [["approve", f, "--approver", n, "--comment", REVIEW_COMMENT] for n in names],
+                ),
+                (
+                    "apply it: canary first, then batches paced under Graph's limits, every "
+                    "request journaled before it is sent, every change read back and verified",
+                    [["--tenant", "emulator", "apply", f, "--yes", "--run-dir", shown(runs_root)]],
+                ),
+            ]
+            code = _steps(late, invoke, say, first=len(early) + 1)
     made = sorted(_runs(runs_root) - before)
     run_dir = made[-1] if made else None
-    if code != 0 or run_dir is None:
+    # apply's exit 1 (finished with failures) still made a run worth reporting on.
+    if code not in {0, int(ExitCode.FINISHED_WITH_FAILURES)} or run_dir is None:
         say(f"\nThe demo stopped (exit {code}); the messages above say why.")
         return Result(code=code or 1, run_dir=run_dir)
     r = shown(run_dir)
-    late = [
-        ("rebuild the reports from the run's journal, as you can any time", ["report", r]),
-        ("see how the run stands: counts, lock, outcome, last events", ["status", r]),
+    after: list[Step] = [
+        ("rebuild the reports from the run's journal, as you can any time", [["report", r]]),
+        ("see how the run stands: counts, lock, outcome, last events", [["status", r]]),
     ]
-    code = _steps(late, invoke, say, total=len(steps) + 2, first=len(steps) + 1)
+    code = _steps(after, invoke, say, first=5) or code
     say(f"\nWhere to look, in {r}:")
     for name, what in WHERE_TO_LOOK:
         if (run_dir / name).exists():
@@ -168,15 +179,21 @@ def run(*, folder: Path, example: str, invoke: Invoke, say: Say) -> Result:
     return Result(code=code, run_dir=run_dir)
 
 
-def _steps(
-    steps: Sequence[tuple[str, list[str]]], invoke: Invoke, say: Say, *, total: int, first: int = 1
-) -> int:
-    for number, (why, argv) in enumerate(steps, start=first):
-        say(f"\nStep {number} of {total}: {why}")
-        say("$ " + " ".join(_quoted(argv)))
-        code = invoke(argv)
-        if code != 0:
-            return code
+def reviewers(required: int) -> list[str]:
+    """The stand-in approvers: as many as the plan requires (each counts once)."""
+    if required <= 1:
+        return [REVIEWER]
+    return [f"{REVIEWER}-{number}" for number in range(1, required + 1)]
+
+
+def _steps(steps: Sequence[Step], invoke: Invoke, say: Say, *, first: int = 1) -> int:
+    for number, (why, commands) in enumerate(steps, start=first):
+        say(f"\nStep {number} of {STEPS}: {why}")
+        for argv in commands:
+            say("$ " + " ".join(_quoted(argv)))
+            code = invoke(argv)
+            if code != 0:
+                return code
     return 0
 
 
