@@ -40,7 +40,10 @@ def command_paths() -> list[tuple[str, ...]]:
 
 def help_text(path: tuple[str, ...]) -> str:
     """What `entra-bulk PATH --help` prints at 100 columns."""
-    ctx = click.Context(cli, info_name="entra-bulk", terminal_width=WIDTH, max_content_width=WIDTH)
+    # The group's context settings (its -h/--help) as the real command line has them: click
+    # caches each command's help option the first time, so a bare context would change it.
+    settings = {**cli.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    ctx = click.Context(cli, info_name="entra-bulk", **settings)
     command: click.Command = cli
     for name in path:
         assert isinstance(command, click.Group)
