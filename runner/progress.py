@@ -219,9 +219,11 @@ class ApplyProgress:
         clock: Callable[[], float] = time.monotonic,
         interval_s: float = INTERVAL_S,
         refresh_s: float = REFRESH_S,
+        running: Callable[[], bool] | None = None,
     ) -> None:
         self.console = console
         self._counts = counts
+        self._running = running  # False once the run is over (its lock released)
         self._clock = clock
         self._interval_s = interval_s
         self._refresh_s = refresh_s
@@ -314,6 +316,8 @@ class ApplyProgress:
     def _run(self) -> None:
         wait = self._refresh_s if self.mode == "bar" else min(self._interval_s, 1.0)
         while not self._stopped.wait(wait):
+            if self._running is not None and not self._running():
+                return  # the run ended without `finish` (an error): stop polling its journal
             self.tick()
 
     def close(self) -> Snapshot:
@@ -402,8 +406,17 @@ def for_apply(console: Output, run_dir: Path | None) -> ApplyProgress:
         assert journal is not None
         return {str(status): n for status, n in journal.counts().items()}
 
+    def running() -> bool:
+        assert journal is not None
+        return journal.lock_holder() is not None
+
     terminal = bool(getattr(console.stderr, "isatty", lambda: False)())
-    display = ApplyProgress(console, counts=counts if reader else None, terminal=terminal)
+    display = ApplyProgress(
+        console,
+        counts=counts if reader else None,
+        terminal=terminal,
+        running=running if reader else None,
+    )
     _ACTIVE[id(console)] = (display, reader)
     return display
 

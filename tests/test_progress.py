@@ -203,3 +203,23 @@ def test_quiet_summary_keeps_the_result_the_problems_and_the_folder(tmp_path: Pa
         "Unknown outcome",
         "Run folder",
     ]
+
+
+def test_the_ticker_stops_when_the_run_is_over_without_finish() -> None:
+    """If apply ends by an error (no summary), the ticker stops once the run lock is gone."""
+    console, clock = _console(), FakeClock()
+    display = ApplyProgress(
+        console,
+        counts=Counts(planned=2),
+        terminal=False,
+        clock=clock,
+        interval_s=0.05,
+        running=lambda: False,
+    )
+    display({"event": "batch", "phase": "apply", "items": 1, "verdicts": {"done": 1}})
+    clock.now += 60
+    thread = display._thread
+    assert thread is not None
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert _err(console) == ""
