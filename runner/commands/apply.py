@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import signal
@@ -194,6 +195,15 @@ def _execute(
             except DriftAbortError:
                 result = run.result
                 result.counts = {str(k): v for k, v in journal.counts().items()}
+    except BaseException:
+        # Stopping for a token that needs a person, a second Ctrl-C, a storage error or a
+        # bug: the journal already holds the truth; leave reports and the lock in order if
+        # we can, and let the error boundary say what happened.
+        with contextlib.suppress(Exception):
+            report.write_all(run_dir, journal)
+        with contextlib.suppress(Exception):
+            journal.release_lock()
+        raise
     finally:
         secrets.close()
         events.close()
