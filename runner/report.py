@@ -32,18 +32,15 @@ from runner.journal import Journal, holder_alive
 from runner.report_data import (
     COLUMNS,
     NUMBER_COLUMNS,
-    Figures,
     Outcome,
     Tally,
-    Timeline,
     assess,
     count_text,
-    figures,
     neutralise,
     row,
     tally,
-    timeline,
 )
+from runner.report_timeline import Figures, Timeline, figures, timeline
 from runner.runstate import RunHeader, stamp
 
 FORMATS = ("csv", "json", "html", "xlsx")

@@ -13,7 +13,8 @@ import datetime as dt
 from collections.abc import Mapping
 from html import escape
 
-from runner.report_data import STATUS_ORDER, Timeline
+from runner.report_data import STATUS_ORDER
+from runner.report_timeline import Timeline
 
 COLORS: Mapping[str, str] = {
     "verified": "#1a7f37",

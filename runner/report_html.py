@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from runner import report_charts
-from runner.report_data import STATUS_ORDER, Figures, Outcome, Tally, Timeline
+from runner.report_data import STATUS_ORDER, Outcome, Tally
+from runner.report_timeline import Figures, Timeline
 from runner.runstate import RunHeader, stamp
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"

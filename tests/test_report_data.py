@@ -8,15 +8,8 @@ from typing import Any
 import pytest
 
 from runner.errors import ExitCode
-from runner.report_data import (
-    Outcome,
-    assess,
-    bucket_size,
-    count_text,
-    figures,
-    neutralise,
-    timeline,
-)
+from runner.report_data import Outcome, assess, count_text, neutralise
+from runner.report_timeline import bucket_size, figures, timeline
 from runner.runstate import Event, ItemStatus, LockInfo
 from tests.report_support import at
 
