@@ -167,8 +167,7 @@ def test_a_terminal_gets_a_bar_with_counts_rate_and_notes_above_it() -> None:
 
 
 def test_summary_names_counts_figures_and_every_next_command(tmp_path: Path) -> None:
-    """The end-of-run summary: counts, 429s and pauses, failed/unknown/manual/secrets with
-    their exact commands, the report and the run folder."""
+    """The end-of-run summary: counts, 429s, pauses, what needs a person and its commands."""
     run_dir = make_run(tmp_path)
     with Journal.open(run_dir) as journal:
         counted = tally(journal.iter_items())

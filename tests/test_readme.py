@@ -132,8 +132,7 @@ def test_the_quick_start_ends_with_the_demo_and_ci_finds_the_test_command() -> N
 
 
 def test_the_permission_table_is_what_preflight_checks() -> None:
-    """Every action has a row; each permission it names satisfies the action's check, for
-    application and delegated tokens alike."""
+    """Every action has a row; each permission it names satisfies the action's own check."""
     rows = {}
     for line in _section("Connecting a real tenant").splitlines():
         match = re.match(r"^\| `([a-z_]+)`[^|]*\|([^|]*)\|([^|]*)\|", line)

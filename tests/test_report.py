@@ -122,8 +122,7 @@ def test_json_has_header_outcome_counts_timeline_and_every_row(run_dir: Path) ->
 
 
 def test_failed_yaml_replans_the_failures_in_one_command(run_dir: Path) -> None:
-    """failed.csv lists failed and drifted targets by object id with their actions; failed.yaml
-    keeps the plan's options and safety and validates; unknown outcomes are not in it."""
+    """failed.csv + failed.yaml: failed and drifted targets, the plan's settings; it validates."""
     assert (run_dir / "failed.csv").read_bytes().decode("utf-8-sig").split("\r\n") == [
         "user,actions,ticket,note",
         '00000000-0000-0000-0000-000000000002,reset_password,,"alex.wilber@contoso.com: '
@@ -227,8 +226,7 @@ def test_xlsx_neutralises_text_and_keeps_numbers(run_dir: Path) -> None:
 
 
 def test_html_is_self_contained_escaped_and_complete(run_dir: Path) -> None:
-    """report.html: a CSP that forbids fetches, no external reference, escaped text and data,
-    the header, both charts, the attention list and the table with its controls."""
+    """report.html: no fetch allowed or made, text escaped; header, charts, attention, table."""
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)

@@ -114,8 +114,7 @@ def _dom(page: Path, tmp_path: Path, fragment: str = "") -> Dom:
 
 
 def test_the_page_shows_its_table_charts_and_controls(page: Path, tmp_path: Path) -> None:
-    """After the script ran: 12 rows in plan order, both charts, the controls shown, every
-    column a sort button, sorted by item."""
+    """After the script ran: 12 rows in plan order, both charts, controls, sortable columns."""
     dom = _dom(page, tmp_path)
     assert dom.body.get("data-rendered") == "12"
     assert [row[0] for row in dom.rows] == [str(n) for n in range(1, 13)]

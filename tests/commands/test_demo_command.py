@@ -22,8 +22,7 @@ from tests.report_support import cli
 def test_demo_runs_the_whole_flow_and_ends_with_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """validate → plan → approve → apply → report → status, narrated with the commands a
-    user types; nothing of the user's own tenant or data folder is touched."""
+    """validate → plan → approve → apply → report → status, narrated; nothing else touched."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
