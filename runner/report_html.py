@@ -203,11 +203,16 @@ def _attention(page: Page) -> list[str]:
             f"blindly: <code>entra-bulk apply --resume {_e(run)}</code></li>"
         )
     open_manual = [i for i in t.manual if str(i.status) == "manual"]
-    if t.manual:
+    if open_manual:
         items.append(
             f"<li><b>{len(open_manual)} of {len(t.manual)} manual steps open</b>: Graph cannot do "
             "them; <code>manual-steps.md</code> has the portal steps, then "
             f"<code>entra-bulk confirm {_e(run)} ITEM...</code></li>"
+        )
+    elif t.manual:
+        items.append(
+            f"<li><b>All {len(t.manual)} manual steps confirmed</b> by an operator "
+            "(<code>manual-steps.md</code> says who and when).</li>"
         )
     if t.unverified:
         items.append(
