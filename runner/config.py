@@ -27,6 +27,11 @@ PROFILE_FILE = "entra-bulk.toml"
 EMULATOR_PROFILE = "emulator"
 EMULATOR_ENV = "ENTRA_BULK_EMULATOR"
 EMULATOR_PROTECTED_GROUPS = ("Emergency Access Accounts",)
+# The emulated tenant's quotas belong to the runner alone (no other app draws on them), so its
+# profile budgets nearly all of them. Not all: the pacer takes a batch's cost when it sends it,
+# Graph when the batch arrives, so a bucket that leaves "full" on both sides falls behind
+# Graph's by the send delay; 1 % covers that. `limits.max_share` in emulator.json overrides it.
+EMULATOR_MAX_SHARE = 0.99
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -429,6 +434,7 @@ def settings_from_connection(
             writes_per_150s=int(limits.get("writes_per_150s", 3000)),
             resource_units_per_10s=int(limits.get("resource_units_per_10s", 8000)),
             tenant_writes_per_300s=int(limits.get("tenant_writes_per_300s", 18000)),
+            max_share=float(limits.get("max_share", EMULATOR_MAX_SHARE)),
             time_scale=float(info.get("time_scale", 1.0)),
         ),
         emulator=EmulatorTarget(connection_file=connection_file, state_dir=state_dir),
