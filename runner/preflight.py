@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.actions import permissions as p
-from runner.actions.base import PERMISSION_ORDER, Read
+from runner.actions.base import Read, least_privileged
 from runner.actions.behaviours import behaviour, reads_for
 from runner.errors import AuthError
 
@@ -65,13 +65,6 @@ class Caller:
         return f"{self.upn} (delegated)" if self.delegated else f"app {self.app_id} (app-only)"
 
 
-def _least(group: frozenset[str]) -> str:
-    for name in PERMISSION_ORDER:
-        if name in group:
-            return name
-    return sorted(group)[0]
-
-
 def missing_permissions(caller: Caller, actions: Iterable[str], *, groups: bool) -> list[str]:
     """`what: needs Permission` for everything the token lacks (empty when all is there)."""
     actions = list(actions)
@@ -92,10 +85,10 @@ def missing_permissions(caller: Caller, actions: Iterable[str], *, groups: bool)
     seen: set[tuple[str, str]] = set()
     for what, group in needs:
         if caller.granted.isdisjoint(group):
-            key = (what, _least(group))
+            key = (what, least_privileged(group))
             if key not in seen:
                 seen.add(key)
-                lines.append(f"{what} needs {_least(group)}")
+                lines.append(f"{what} needs {least_privileged(group)}")
     return lines
 
 

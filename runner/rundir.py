@@ -7,7 +7,8 @@ time and the plan's name made safe for any file system, and it is unique (a suff
     journal.sqlite   the journal (and its -wal/-shm files while open)
     secrets.csv      temporary passwords and access passes (0600), when the plan makes any
     events.jsonl     the structured log of `apply`
-    report.csv, report.json, report.html, failed.csv, failed.yaml, manual-steps.md
+    report.csv, report.json, report.html, failed.csv, failed.yaml, unknown.csv,
+    manual-steps.md (and report.xlsx on request)
                      the reports, rebuilt from the journal alone by `entra-bulk report`
 
 `list_runs` is `entra-bulk runs`: it reads nothing but each folder's journal.

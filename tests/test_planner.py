@@ -319,7 +319,7 @@ def test_max_targets_refuses_the_plan(emulator: Emulator, tmp_path: Path) -> Non
             "create_temporary_access_pass",
             "UserAuthenticationMethod.ReadWrite.All",
             "reading authentication methods needs UserAuthenticationMethod.Read.All; "
-            "create_temporary_access_pass needs UserAuthenticationMethod.ReadWrite.All",
+            "create_temporary_access_pass needs UserAuthMethod-TAP.ReadWrite.All",
         ),
     ],
 )

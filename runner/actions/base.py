@@ -92,21 +92,6 @@ class Step:
     poll: bool = False  # 202 + Location: poll the long-running operation until it ends
     label: str = ""
 
-    def with_body(self, body: Mapping[str, Any]) -> Step:
-        """The same step with another body (the engine inserts a password at send time)."""
-        return Step(
-            key=self.key,
-            method=self.method,
-            path=self.path,
-            version=self.version,
-            body=body,
-            phase=self.phase,
-            done=self.done,
-            secret=self.secret,
-            poll=self.poll,
-            label=self.label,
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Permissions:
@@ -115,13 +100,9 @@ class Permissions:
     app: tuple[frozenset[str], ...] = ()
     delegated: tuple[frozenset[str], ...] = ()
 
-    def missing(self, granted: frozenset[str], *, delegated: bool) -> tuple[str, ...]:
-        """The least-privileged name of each group not covered by `granted`."""
-        groups = self.delegated if delegated else self.app
-        return tuple(_least(group) for group in groups if granted.isdisjoint(group))
 
-
-def _least(group: frozenset[str]) -> str:
+def least_privileged(group: frozenset[str]) -> str:
+    """The name to grant from a group of accepted permissions (least privileged first)."""
     for name in PERMISSION_ORDER:
         if name in group:
             return name
@@ -134,13 +115,13 @@ PERMISSION_ORDER: tuple[str, ...] = (
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
     "UserAuthenticationMethod.Read.All",
+    "UserAuthMethod-TAP.ReadWrite.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "User-PasswordProfile.ReadWrite.All",
     "User.RevokeSessions.All",
     "User.EnableDisableAccount.All",
     "Policy.Read.All",
     "Policy.ReadWrite.AuthenticationMethod",
-    "UserAuthMethod-TAP.ReadWrite.All",
     "User.ReadWrite.All",
     "Directory.Read.All",
     "Directory.ReadWrite.All",

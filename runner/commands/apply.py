@@ -116,7 +116,9 @@ def _header(
     )
 
 
-def _pacing_listener(events: EventLog) -> Any:
+def _pacing_listener(events: EventLog, journal: Journal) -> Any:
+    """Pacing events go to events.jsonl and, as they happen, to the journal's timeline."""
+
     def listen(event: PacingEvent) -> None:
         events.emit(
             "pacing",
@@ -124,6 +126,10 @@ def _pacing_listener(events: EventLog) -> Any:
             seconds=round(event.seconds, 3),
             factor=event.factor,
             detail=event.detail,
+        )
+        journal.record_event(
+            event.kind,
+            {"seconds": round(event.seconds, 3), "factor": event.factor, "detail": event.detail},
         )
 
     return listen
@@ -174,7 +180,7 @@ def _execute(
     console.crash_dir = run_dir
     stop = _Stop()
     events = EventLog(run_dir / "events.jsonl", listeners=(_progress(console),))
-    pacer = Pacer(connection.settings.limits, on_event=_pacing_listener(events))
+    pacer = Pacer(connection.settings.limits, on_event=_pacing_listener(events, journal))
     secrets = SecretsFile(run_dir)
     result: ApplyResult | None = None
     try:
@@ -196,6 +202,7 @@ def _execute(
                 result = run.result
                 result.counts = {str(k): v for k, v in journal.counts().items()}
     except BaseException:
+        progress.finish(console)
         # Stopping for a token that needs a person, a second Ctrl-C, a storage error or a
         # bug: the journal already holds the truth; leave reports and the lock in order if
         # we can, and let the error boundary say what happened.

@@ -34,6 +34,9 @@ from runner.state import COLLECTION, UserState
 
 OPEN = (ItemStatus.PLANNED, ItemStatus.INTENT, ItemStatus.UNKNOWN)
 MIN_ITEMS_FOR_HALT = 20
+# Read-backs start soon after the change and back off (doubling) to `verify_interval_s`: a
+# change Graph shows quickly is verified quickly (the canary holds the whole run meanwhile).
+FIRST_VERIFY_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,11 +205,6 @@ class Run:
         self.result.throttled = self.pacer.stats.throttled
         self.result.paused_s = self.pacer.stats.paused_s
         self.result.reconciled = self.dispatcher.counters.reconciled
-        for event in self.pacer.stats.events:
-            self.journal.record_event(
-                event.kind,
-                {"seconds": event.seconds, "factor": event.factor, "detail": event.detail},
-            )
         return self.result
 
     def _run(self) -> None:
@@ -237,7 +235,8 @@ class Run:
             if not wave:
                 break
             self._wave(wave)
-        if not self.result.interrupted and self.result.halted is None:
+        if not self.result.interrupted:
+            # Also after a halt: what did succeed is read back now, not left for a resume.
             self.events.phase = "verify"
             self._verify(list(self.journal.iter_items(status=ItemStatus.SUCCEEDED)))
 
@@ -387,6 +386,7 @@ class Run:
         clock = self.pacer.clock
         deadline = clock.monotonic() + self.options.verify_timeout_s
         since_cache: dict[int, dt.datetime] = {}
+        interval = min(FIRST_VERIFY_INTERVAL_S, self.options.verify_interval_s)
         while waiting:
             needed: frozenset[NeededRead] = frozenset().union(
                 *(behaviour(item.action).reads for item in waiting)
@@ -411,7 +411,8 @@ class Run:
             waiting = still
             if not waiting or clock.monotonic() >= deadline or self._stop_requested():
                 break
-            clock.sleep(self.options.verify_interval_s)
+            clock.sleep(interval)
+            interval = min(interval * 2, self.options.verify_interval_s)
         if waiting:
             self.journal.record_verifications(
                 [
