@@ -9,6 +9,7 @@ and exit 2-6) from "we have a bug" (one line, traceback saved to a file, exit 70
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sys
 import traceback
@@ -50,21 +51,34 @@ class Console:
         self.stdout.write(redact(text) + "\n")
         self.stdout.flush()
 
+    def _say(self, level: str, text: str, **extra: str) -> None:
+        if self.log_format == "json":
+            record = {"level": level, "message": redact(text)}
+            record.update({key: redact(value) for key, value in extra.items()})
+            line = json.dumps(record, ensure_ascii=False)
+        else:
+            prefix = "" if level == "info" else f"{level}: "
+            line = prefix + redact(text)
+            for key, value in extra.items():
+                line += f"\n{key}: {redact(value)}"
+        self.stderr.write(line + "\n")
+        self.stderr.flush()
+
     def info(self, text: str) -> None:
         """Print a progress or status line on stderr unless `-q`."""
         if not self.quiet:
-            self.stderr.write(redact(text) + "\n")
-            self.stderr.flush()
+            self._say("info", text)
 
     def warn(self, text: str) -> None:
         """Print a warning on stderr (even with `-q`)."""
-        self.stderr.write("warning: " + redact(text) + "\n")
-        self.stderr.flush()
+        self._say("warning", text)
 
-    def error(self, text: str) -> None:
-        """Print an error on stderr."""
-        self.stderr.write("error: " + redact(text) + "\n")
-        self.stderr.flush()
+    def error(self, text: str, *, hint: str | None = None) -> None:
+        """Print an error (and what to do about it) on stderr."""
+        if hint:
+            self._say("error", text, hint=hint)
+        else:
+            self._say("error", text)
 
 
 def _save_traceback(console: Console, exc: BaseException) -> Path | None:
@@ -93,9 +107,7 @@ def error_boundary(console: Console) -> Iterator[None]:
     try:
         yield
     except RunnerError as exc:
-        console.error(exc.message)
-        if exc.hint:
-            console.stderr.write("hint: " + redact(exc.hint) + "\n")
+        console.error(exc.message, hint=exc.hint)
         raise SystemExit(int(exc.exit_code)) from None
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -112,3 +113,25 @@ def test_help_exits_0() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"], console=Console(stdout=out, stderr=io.StringIO()))
     assert exit_info.value.code == ExitCode.SUCCESS
+
+
+def test_json_log_format_makes_stderr_json_lines(
+    raising: Callable[[BaseException], tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --log-format json an error and its hint are one JSON object on stderr."""
+    box: dict[str, BaseException] = {"exc": InputError("bad plan", hint="fix it")}
+
+    @click.command(name="boom2")
+    def boom2() -> None:
+        raise box["exc"]
+
+    cli.add_command(boom2)
+    try:
+        err = io.StringIO()
+        with pytest.raises(SystemExit):
+            main(
+                ["--log-format", "json", "boom2"], console=Console(stdout=io.StringIO(), stderr=err)
+            )
+    finally:
+        del cli.commands["boom2"]
+    assert json.loads(err.getvalue()) == {"level": "error", "message": "bad plan", "hint": "fix it"}
