@@ -325,11 +325,10 @@ class CampaignTenant:
         assert user is not None, upn
         return str(user["id"])
 
-    def user_row(self, user_id: str) -> dict[str, Any]:
+    def user_row(self, user_id: str) -> dict[str, Any] | None:
         assert self.emulator.store is not None
         row = self.emulator.store.query_one("SELECT * FROM users WHERE id = ?", (user_id,))
-        assert row is not None
-        return dict(row)
+        return None if row is None else dict(row)
 
 
 def only_run_dir(runs: Path) -> Path | None:
@@ -540,9 +539,10 @@ def _sends_without_intent(
 def _legal_reissues(
     item_id: int, intents: list[dict[str, Any]], rows: list[dict[str, str]], findings: Findings
 ) -> int:
-    """Re-issues of a pass that are allowed: each from `unknown` (a pass Graph may have made
-    but we never received), and never one that replaced a pass in hand (at most one complete
-    pass row per item)."""
+    """Re-issues of a pass that may have added one: each from `unknown` (a pass Graph may
+    have made but we never received). A re-send after an answer proving the request was not
+    executed (429, 503 with Retry-After: `intent → intent`) adds none. And no pass in hand was
+    ever replaced: at most one complete pass row per item."""
     in_hand = [
         r
         for r in rows
@@ -554,10 +554,10 @@ def _legal_reissues(
     for intent in intents:
         if not intent.get("reissue"):
             continue
-        if intent["old"] != StepStatus.UNKNOWN:
-            findings.fail(f"item {item_id}: re-issue from {intent['old']}, not unknown")
-        else:
+        if intent["old"] == StepStatus.UNKNOWN:
             legal += 1
+        elif intent["old"] != StepStatus.INTENT:
+            findings.fail(f"item {item_id}: re-issue from {intent['old']}")
     return legal
 
 
@@ -591,8 +591,8 @@ def _check_truth(
             continue
         count = effects[(item.object_id, effect)]
         if item.action == "disable_account":
-            enabled = tenant.user_row(item.object_id)["account_enabled"]
-            if done and enabled:
+            user = tenant.user_row(item.object_id)
+            if done and (user is None or user["account_enabled"]):
                 findings.fail(f"item {item.id}: {item.status} but the account is enabled")
             continue
         if done and count == 0:
@@ -633,7 +633,7 @@ class CanaryScan:
     def scan_bytes(self, place: str, data: bytes) -> None:
         self.places += 1
         self.bytes_scanned += len(data)
-        for value, kind in self.secrets.items():
+        for value, kind in self.secrets.items():  # exact bytes of each known secret
             if value.encode() in data:
                 self.found.append((place, kind))
 
@@ -642,6 +642,8 @@ class CanaryScan:
         for path in sorted(folder.rglob("*")):
             if not path.is_file() or path.name == "secrets.csv" or skip(path):
                 continue
+            if path.name.endswith("emulator.json"):
+                continue  # the emulator's connection file: it holds the app's credentials
             if path.name.startswith("crash-") and path.suffix == ".log":
                 self.tracebacks += 1
             self.scan_bytes(str(path), path.read_bytes())
