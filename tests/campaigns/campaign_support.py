@@ -52,6 +52,7 @@ import httpx
 
 from runner.emulator import Emulator, EmulatorConfig
 from runner.engine.apply import step_for_key
+from runner.errors import StorageError
 from runner.journal import Journal
 from runner.runstate import ITEM_TRANSITIONS, STEP_TRANSITIONS, ItemStatus, StepStatus
 from runner.secretfile import COLUMNS as SECRET_COLUMNS
@@ -723,7 +724,7 @@ ARRIVALS = {
     "after_send_before_outcome": 6,
     "after_outcome_commit": 6,
     "mid_secrets_write": 10,
-    "mid_report_write": 6,
+    "mid_report_write": 3,
 }
 MAX_RESUMES = 8
 
@@ -843,6 +844,14 @@ def crash_state(point: str, tenant: CampaignTenant, run_dir: Path) -> list[str]:
     return problems
 
 
+def _journal_complete(run_dir: Path) -> bool:
+    try:
+        Journal.open(run_dir).close()
+    except StorageError:
+        return False
+    return True
+
+
 def _journal_made(runs: Path) -> Callable[[], bool]:
     """True once apply has created its run folder's journal (random kills count from then)."""
     return lambda: any(runs.glob("*/journal.sqlite"))
@@ -878,8 +887,16 @@ def run_trial(tenant: CampaignTenant, plan: Path, trial: Trial, root: Path) -> T
     result.kills += int(first.killed)
     result.crashed_at_point = trial.point is not None and first.killed
     run_dir = only_run_dir(runs)
+    if run_dir is not None and first.killed and not _journal_complete(run_dir):
+        # Killed while the journal was being created: `--resume` says the run never began
+        # (tested below); nothing may have been sent. The operator applies again.
+        resumed = tenant.cli("apply", "--resume", str(run_dir))
+        if resumed.code != 6 or "creation never finished" not in resumed.err:
+            result.crash_state.append(f"resume of an unfinished journal: {resumed.err[-200:]}")
+        run_dir.rename(root / f"unfinished-{trial.index:04d}")
+        run_dir = None
     if run_dir is None:
-        # Killed before the run folder existed: nothing may have been sent; apply again.
+        # Killed before the run existed: nothing may have been sent; apply again.
         result.no_run_folder = True
         if tenant.ledger() or tenant.write_items():
             result.crash_state.append("writes sent before the run folder existed")
@@ -952,7 +969,9 @@ class CrashCampaign:
             "of which killed at their point": sum(1 for r in self.results if r.crashed_at_point),
             "random-time trials": sum(1 for r in self.results if r.trial.point is None),
             "SIGKILLs": sum(r.kills for r in self.results),
-            "killed before the run folder existed": sum(r.no_run_folder for r in self.results),
+            "killed before the run began (folder or journal unfinished)": sum(
+                r.no_run_folder for r in self.results
+            ),
             "resumes": sum(r.resumes for r in self.results),
             "items checked": sum(f.items for f in found),
             "lost": sum(f.lost for f in found),

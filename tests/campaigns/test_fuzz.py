@@ -82,14 +82,14 @@ def _timed(name: str, call: Any) -> None:
     assert spent < SLOWEST_ALLOWED_S, f"{name} took {spent:.2f} s"
 
 
-@settings(max_examples=1500 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=PLAN_BYTES)
 def test_yaml_loader_reads_or_refuses_any_bytes(data: bytes) -> None:
     """Any bytes given to the YAML loader give a plan or a PlanFileError, within a second."""
     _timed("parse_yaml", lambda: parse_yaml(data, path="fuzz.yaml"))
 
 
-@settings(max_examples=1500 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     data=PLAN_BYTES,
     encoding=st.sampled_from([None, "cp1252", "utf-16", "latin-1", "base64", "nope"]),
@@ -138,7 +138,7 @@ ENVELOPE_BODY = st.one_of(
 )
 
 
-@settings(max_examples=3000 * SCALE, deadline=None)
+@settings(max_examples=2000 * SCALE, deadline=None)
 @given(
     status=st.sampled_from([200, 200, 200, 424, 429, 500, 503]),
     body=ENVELOPE_BODY,
@@ -168,7 +168,7 @@ def test_batch_correlation_never_misattributes(status: int, body: Any, ids: list
         assert given_ids[request_id.lower()] == 1, "an id answered twice was trusted"
 
 
-@settings(max_examples=3000 * SCALE, deadline=None)
+@settings(max_examples=2000 * SCALE, deadline=None)
 @given(
     text=st.one_of(
         st.none(),
