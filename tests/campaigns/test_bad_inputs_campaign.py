@@ -195,7 +195,7 @@ def _file_case(number: str, path: Path, expected: str, emulator: Emulator) -> Ca
     before = _requests(emulator)
     planned = cli("--tenant", "emulator", "plan", str(path), *extra, "-o", "out.plan.json")
     case.requests = _requests(emulator) - before
-    case.network = checked.network
+    case.network = checked.network + (planned.network if expected == "reject" else 0)
     lines = [
         line for line in checked.out.splitlines() if LOCATION.match(line) or WHOLE_FILE.match(line)
     ]
@@ -439,9 +439,10 @@ def test_every_bad_input_is_handled(
         f"{len(rejected)} file-level fixtures rejected, all with file:line "
         f"({sum(1 for c in rejected if c.located)}), with the field where one exists "
         f"({sum(1 for c in rejected if c.named)} of {with_field}); "
-        f"network connections during the {len(file_level)} file-level checks: "
+        f"network connections while validating the {len(file_level)} file-level fixtures "
+        f"and planning the {len(rejected)} rejected ones: "
         f"{sum(c.network for c in file_level)}; requests reaching the tenant from `plan` of "
-        f"them: {sum(c.requests for c in file_level)}"
+        f"the rejected ones: {sum(c.requests for c in rejected)}"
     )
     figures("bad inputs", summary + "\n\n" + table(rows, list(rows[0])))
     problems = [f"{c.number} {c.what}: {p}" for c in cases for p in c.problems]
