@@ -356,6 +356,9 @@ class Dispatcher:
         if throttled:
             self.counters.throttled += 1
         self._emit_batch(verdicts)
+        if self._budget <= 0:
+            msg = "retries ran out: Graph failed too many requests in a row"
+            raise RetryBudgetExhaustedError(msg)
 
     def _record(self, outcomes: Sequence[Outcome], works: Sequence[StepWork]) -> None:
         """Commit outcomes, ending the items whose steps are all over, and count them."""
@@ -433,10 +436,9 @@ class Dispatcher:
             self.ctx.refresh_token()
 
     def _spend(self, cost: float) -> None:
+        # Raised by `_complete` once the whole answer is journaled: raising here would leave
+        # the rest of the batch in `intent` without the proof that it was not executed.
         self._budget -= cost
-        if self._budget <= 0:
-            msg = "retries ran out: Graph failed too many requests in a row"
-            raise RetryBudgetExhaustedError(msg)
 
     def _keep_pass(self, item: Sent, response: GraphResponse | None) -> str:
         body = response.body if response is not None and isinstance(response.body, dict) else {}
