@@ -42,7 +42,7 @@ from runner.engine.schedule import Scheduler, StepState, StepWork
 from runner.engine.states import StateReader
 from runner.events import EventLog
 from runner.graph.client import BatchRequest, BatchResult, GraphClient
-from runner.graph.facts import GraphResponse, TransportFailure
+from runner.graph.facts import GraphResponse, SendState, TransportFailure
 from runner.journal import Journal
 from runner.runstate import Attempt, Intent, Outcome, StepStatus, TimeSource
 from runner.secretfile import SecretKind, SecretsFile
@@ -53,6 +53,10 @@ RETRY_BUDGET = 500.0
 RETRY_COST = 5.0
 UNKNOWN_COST = 10.0
 POLL_INTERVAL_S = 1.0
+# A connection refused (nothing sent): every sender pauses, doubling from this up to the cap,
+# until an answer comes again; the retry budget, not the step's attempts, ends an outage.
+REFUSED_BACKOFF_S = 0.5
+REFUSED_BACKOFF_MAX_S = 30.0
 
 
 class RetryBudgetExhaustedError(Exception):
@@ -125,6 +129,7 @@ class Dispatcher:
         self.intent_times: dict[int, dt.datetime] = {}  # item id → first intent of this run
         self._pool = ThreadPoolExecutor(max_workers=ctx.workers, thread_name_prefix="sender")
         self._refreshed_at = -1e9
+        self._refusals = 0  # requests refused in a row (connection refused: not sent)
         self._late_outcomes: list[tuple[Outcome, StepWork]] = []
         self._lock = threading.Lock()
 
@@ -288,6 +293,7 @@ class Dispatcher:
             if id(result) not in seen:
                 seen.add(id(result))
                 self.counters.requests += 1
+                self._back_off(result)
             verdicts.append((item, *self._verdict(item, result)))
         # A pass Graph generated is written before anything else happens with the answer.
         tap_refs: dict[int, str] = {}
@@ -409,7 +415,7 @@ class Dispatcher:
         self._spend(RETRY_COST)
         if verdict.verdict is Verdict.REAUTH:
             self._refresh()
-        if work.attempts >= self.ctx.max_attempts:
+        if work.attempts >= self.ctx.max_attempts and not _refused(verdict):
             # Give up on this step; with a proof it was not executed, it is a plain failure.
             work.state = StepState.FAILED
             failure = _outcome(
@@ -428,6 +434,15 @@ class Dispatcher:
             self._blocked_since[work.item.item_id] = self.ctx.pacer.clock.monotonic()
             return
         work.state = StepState.PENDING
+
+    def _back_off(self, result: BatchResult | TransportFailure) -> None:
+        """Pause every sender after a refused connection, longer each time in a row."""
+        if not isinstance(result, TransportFailure) or result.state is not SendState.NOT_SENT:
+            self._refusals = 0
+            return
+        self._refusals += 1
+        seconds = min(REFUSED_BACKOFF_S * 2 ** (self._refusals - 1), REFUSED_BACKOFF_MAX_S)
+        self.ctx.pacer.pause(seconds, detail="connection refused")
 
     def _refresh(self) -> None:
         now = self.ctx.pacer.clock.monotonic()
@@ -570,6 +585,11 @@ class Dispatcher:
         if not moved:
             self.ctx.pacer.clock.sleep(POLL_INTERVAL_S)
         return True
+
+
+def _refused(verdict: Classified) -> bool:
+    """A request that never left (connection refused, DNS, TLS): no HTTP status at all."""
+    return verdict.verdict is Verdict.NOT_SENT and verdict.status is None
 
 
 def _applied(
