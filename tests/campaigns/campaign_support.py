@@ -1082,3 +1082,98 @@ def crash_campaign(
     finally:
         for tenant in tenants:
             tenant.stop()
+
+
+# --- a loopback proxy in front of the Graph host (for faults the emulator cannot make) -------
+
+
+class GraphProxy:
+    """A TCP proxy on loopback in front of the emulator's Graph host. `down()` stops
+    listening, so new connections are refused (as when Graph's host is unreachable), and
+    closes each open connection once it is idle (an exchange under way finishes first: a
+    refused connection is the fault here, not a reset); `up()` listens again, same port."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+
+        self._socket = socket
+        self.upstream = ("127.0.0.1", upstream_port)
+        self._lock = threading.Lock()
+        self._pairs: list[dict[str, Any]] = []
+        self._listener: Any = None
+        self.port = 0
+        self.up()
+
+    def up(self) -> None:
+        socket = self._socket
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accepting thread: stop listening
+                listener.shutdown(self._socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            for pair in self._pairs:
+                pair["closing"] = True
+                if not pair["busy"]:
+                    self._close(pair)
+
+    def close(self) -> None:
+        self.down()
+
+    def _close(self, pair: dict[str, Any]) -> None:
+        for sock in (pair["client"], pair["server"]):
+            with contextlib.suppress(OSError):
+                sock.shutdown(self._socket.SHUT_RDWR)
+
+    def _accept(self, listener: Any) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = self._socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            pair = {"client": client, "server": server, "busy": False, "closing": False}
+            with self._lock:
+                self._pairs.append(pair)
+            threading.Thread(target=self._pump, args=(pair, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(pair, False), daemon=True).start()
+
+    def _pump(self, pair: dict[str, Any], request: bool) -> None:
+        source, sink = (
+            (pair["client"], pair["server"]) if request else (pair["server"], pair["client"])
+        )
+        try:
+            while data := source.recv(65536):
+                with self._lock:
+                    pair["busy"] = request
+                sink.sendall(data)
+                if not request:
+                    with self._lock:
+                        if pair["closing"]:
+                            self._close(pair)
+        except OSError:
+            pass
+        finally:
+            self._close(pair)
+
+    def connection_file(self, tenant: CampaignTenant) -> Path:
+        """A copy of emulator.json whose Graph URL is this proxy."""
+        info = json.loads(tenant.emulator.connection_file.read_text())
+        info["graph_url"] = f"http://127.0.0.1:{self.port}"
+        path = tenant.folder / "proxied-emulator.json"
+        path.write_text(json.dumps(info))
+        path.chmod(0o600)
+        return path

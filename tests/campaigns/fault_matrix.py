@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tests.campaigns.campaign_support import (
     USERS,
     CampaignTenant,
     Findings,
+    GraphProxy,
     Ran,
     check_run,
     only_run_dir,
@@ -268,6 +270,46 @@ def interrupt(sig: int) -> Drive:
         open_now = sum(findings.statuses[s] for s in ("planned", "intent", "unknown"))
         outcome.notes.append(f"open items at the signal {open_now}")
         resume_to_end(tenant, outcome, outcome.run_dir)
+        return outcome
+
+    return drive
+
+
+def refused(seconds: float) -> Drive:
+    """F8: Graph's host refuses connections for `seconds` from the first secret on (a
+    loopback proxy stops listening; exchanges under way finish): the requests were not
+    sent, so they are retried after a pause, and the run ends as if nothing happened."""
+
+    def drive(scenario: Scenario, tenant: CampaignTenant, plan: Path, runs: Path) -> Outcome:
+        outcome = Outcome()
+        proxy = GraphProxy(int(tenant.emulator.graph_url.rsplit(":", 1)[1]))
+        env = tenant.env(ENTRA_BULK_EMULATOR=str(proxy.connection_file(tenant)))
+
+        def outage() -> None:
+            deadline = time.monotonic() + 30
+            while not any(runs.glob("*/secrets.csv")) and time.monotonic() < deadline:
+                time.sleep(0.002)
+            proxy.down()
+            time.sleep(seconds)
+            proxy.up()
+
+        thread = threading.Thread(target=outage, daemon=True)
+        thread.start()
+        try:
+            ran, run_dir = first_apply(tenant, plan, runs, env=env)
+            thread.join()
+            outcome.runs.append(ran)
+            outcome.run_dir = run_dir
+            outcome.injected = 1
+            if run_dir is not None:
+                paused = events_of(run_dir, "pause")
+                outcome.notes.append(f"pauses {len(paused)}; exit {ran.code}")
+                for _ in range(RESUMES):
+                    if outcome.runs[-1].code in (0, 1):
+                        break
+                    outcome.runs.append(tenant.cli("apply", "--resume", str(run_dir), env=env))
+        finally:
+            proxy.close()
         return outcome
 
     return drive
@@ -601,6 +643,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         fid="F7",
         title="504 after the change on every PATCH (resets, disables)",
         rules=({"kind": "status", "status": 504, "when": "after", "method": "PATCH"},),
+    ),
+    Scenario(
+        fid="F8a",
+        title="connection refused for 1.5 s (Graph host down)",
+        drive=refused(1.5),
+        expect=all_verified,
+    ),
+    Scenario(
+        fid="F8b",
+        title="connection refused for 20 s (Graph host down)",
+        drive=refused(20.0),
+        expect=all_verified,
+        slow=True,
     ),
     Scenario(
         fid="F9a",

@@ -17,8 +17,8 @@ from tests.campaigns.fault_matrix import SCENARIOS, Outcome, Scenario, run_scena
 
 # Faults of §2.1 produced elsewhere or not at all (printed with the matrix).
 ELSEWHERE = {
-    "F8": "connect refused / DNS: not produced (the emulator cannot refuse connections on "
-    "its own port; the client's NOT_SENT class is tested in tests/graph)",
+    "F8 (DNS)": "a name that does not resolve: the emulator is reached by address; a "
+    "refused connection (F8a, F8b) takes the same NOT_SENT path",
     "F17": "refresh token revoked: no refresh token in app-only flows; prevented by the "
     "self rail (bad input 47)",
     "F22": "resetPassword operation: delegated only; tests/engine/test_apply_delegated.py",
@@ -114,8 +114,8 @@ def test_fault_matrix(tmp_path: Path, tenant_template: Path, figures: Figures) -
 def test_fault_matrix_slow_scenarios(
     tmp_path: Path, tenant_template: Path, figures: Figures
 ) -> None:
-    """F10 and F11: an answer that never comes, or drips, is cut by the 60 s deadline and
-    reconciled (each takes a minute, so they run with ENTRA_BULK_FULL=1)."""
+    """F8b, F10 and F11: a 20 s refusal is waited out; an answer that never comes, or drips,
+    is cut by the 60 s deadline and reconciled (each takes up to a minute: full size only)."""
     scenarios = tuple(s for s in SCENARIOS if s.slow)
     rows, problems, _ = run_matrix(scenarios, tmp_path, tenant_template)
     _report(rows, problems, figures, "fault matrix: deadline scenarios")
