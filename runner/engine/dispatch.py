@@ -195,8 +195,12 @@ class Dispatcher:
     # -- before sending ---------------------------------------------------------------------
 
     def _now(self) -> tuple[dt.datetime, TimeSource]:
-        if self._server_time is not None:
-            return self._server_time, TimeSource.SERVER
+        # Graph's clock, not ours: the `Date` of our last answer, or of the reads made right
+        # before the first batch (the drift check), so a skewed local clock never dates an
+        # intent (reconciliation compares it with Graph's timestamps).
+        server = self._server_time or self.ctx.states.reader.server_date
+        if server is not None:
+            return server, TimeSource.SERVER
         return dt.datetime.now(dt.UTC), TimeSource.LOCAL
 
     def _password_for(self, work: StepWork) -> tuple[str, str]:

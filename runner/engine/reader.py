@@ -9,6 +9,7 @@ caller interprets). Paged collections are followed with the same rules.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ class Reader:
         self._max_attempts = max_attempts
         self._refresh_lock = threading.Lock()
         self.requests_sent = 0
+        self.server_date: dt.datetime | None = None  # Graph's `Date` of the latest answer
 
     # -- batched reads --------------------------------------------------------------------
 
@@ -114,6 +116,8 @@ class Reader:
                 continue
             self.requests_sent += 1
             envelope = result.envelope
+            if envelope.server_date is not None:
+                self.server_date = envelope.server_date
             if envelope.status == 401:
                 if refreshed or self._refresh is None:
                     reason = envelope.error.describe() if envelope.error else "401"
