@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -426,6 +427,7 @@ def check_run(
     *,
     torn_allowed: int = 0,
     final: bool = True,
+    runner_skew_s: float = 0.0,
 ) -> Findings:
     """Check the invariants of the module docstring on a run folder (after its last process
     ended). `final=False` checks only what must hold at any moment (after a crash too)."""
@@ -455,7 +457,7 @@ def check_run(
 
     # No send without a committed intent (matched by request and time: the emulator logs a
     # batch item under its envelope's client-request-id, so ids cannot be compared).
-    for problem in _sends_without_intent(tenant, items, intents, options):
+    for problem in _sends_without_intent(tenant, items, intents, options, runner_skew_s):
         findings.sends_without_intent += 1
         findings.fail(problem)
 
@@ -510,9 +512,11 @@ def _sends_without_intent(
     items: Sequence[Any],
     intents: Mapping[int, list[dict[str, Any]]],
     options: Mapping[str, Any],
+    runner_skew_s: float = 0.0,
 ) -> list[str]:
     """Each write the tenant received must follow its own committed intent: the k-th write
-    of a request (method and path) comes after at least k intents of that request."""
+    of a request (method and path) comes after at least k intents of that request. (The
+    journal's times are the runner's clock: `runner_skew_s` ahead of the tenant's.)"""
     by_id = {item.id: item for item in items}
     planned: dict[tuple[str, str], list[str]] = {}
     for item_id, found in intents.items():
@@ -523,7 +527,9 @@ def _sends_without_intent(
             )
             if step is None:
                 continue
-            moment = intent["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            moment = (intent["time"] - dt.timedelta(seconds=runner_skew_s)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
             planned.setdefault((step.method, step.path), []).append(moment)
     sent: dict[tuple[str, str], list[str]] = {}
     for row in tenant.write_items():

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ class Scenario:
     aborts: bool = False  # the run stops for good (exit 3): items stay planned, nothing sent
     slow: bool = False
     known_bug: str | None = None  # a finding reported to its owner: printed, not failed here
+    runner_skew_s: float = 0.0  # the runner's clock ahead of the tenant's (libfaketime)
     plan_extra: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
 
@@ -139,7 +141,11 @@ def run_scenario(
     findings = None
     if outcome.run_dir is not None:
         findings = check_run(
-            tenant, outcome.run_dir, torn_allowed=outcome.kills, final=not scenario.aborts
+            tenant,
+            outcome.run_dir,
+            torn_allowed=outcome.kills,
+            final=not scenario.aborts,
+            runner_skew_s=scenario.runner_skew_s,
         )
         last = outcome.runs[-1].code if outcome.runs else None
         if scenario.aborts:
@@ -313,6 +319,44 @@ def refused(seconds: float) -> Drive:
         return outcome
 
     return drive
+
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+def skewed(scenario: Scenario, tenant: CampaignTenant, plan: Path, runs: Path) -> Outcome:
+    """F28: the runner's clock runs 10 minutes ahead of Graph's (libfaketime in the child
+    process only) while every PATCH answers 504 after the change: the reconciliation must
+    date intents by Graph's clock, or it reads the resets back as not done."""
+    outcome = Outcome()
+    if not FAKETIME.exists():
+        outcome.notes.append("not run: libfaketime is not installed (apt-get install faketime)")
+        return outcome
+    env = tenant.env(
+        LD_PRELOAD=str(FAKETIME),
+        FAKETIME=f"+{scenario.runner_skew_s:g}s",
+        FAKETIME_DONT_FAKE_MONOTONIC="1",
+        DONT_FAKE_MONOTONIC="1",
+        FAKETIME_FORCE_MONOTONIC_FIX="1",
+    )
+    tenant.fault(kind="status", status=504, when="after", method="PATCH")
+    ran, run_dir = first_apply(tenant, plan, runs, env=env)
+    outcome.runs.append(ran)
+    outcome.run_dir = run_dir
+    outcome.injected = tenant.faults_injected()
+    tenant.admin.delete("/faults")
+    if run_dir is not None:
+        from runner.journal import Journal
+
+        journal = Journal.open(run_dir)
+        try:
+            sources = Counter(str(step.intent_time_source) for step in journal.steps())
+        finally:
+            journal.close()
+        outcome.notes.append(f"intent times: {dict(sources)}")
+        if sources.get("local"):
+            outcome.problems.append(f"intents dated by the skewed local clock: {dict(sources)}")
+    return outcome
 
 
 def outage(scenario: Scenario, tenant: CampaignTenant, plan: Path, runs: Path) -> Outcome:
@@ -809,6 +853,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="second writer; dead holder; wrong --force-unlock id",
         drive=second_writer,
         emulator={"latency_ms": "60:120"},
+    ),
+    Scenario(
+        fid="F28",
+        title="runner's clock 10 min ahead, 504 after every PATCH",
+        drive=skewed,
+        runner_skew_s=600.0,
+        expect=all_verified,
     ),
     Scenario(
         fid="F29",

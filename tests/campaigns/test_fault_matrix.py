@@ -23,8 +23,6 @@ ELSEWHERE = {
     "self rail (bad input 47)",
     "F22": "resetPassword operation: delegated only; tests/engine/test_apply_delegated.py",
     "F23, F24": "the crash campaign (test_crash_campaign.py)",
-    "F28": "clock skew: not produced (no fake clock for a child process); intents use the "
-    "server Date once one is seen",
 }
 
 
