@@ -1183,3 +1183,87 @@ class GraphProxy:
         path.write_text(json.dumps(info))
         path.chmod(0o600)
         return path
+
+
+# --- delegated apply in a child process (resetPassword operations, F22) ---------------------
+
+
+def delegated_child() -> None:
+    """`python -c` entry: apply (or resume) the journal in argv[1] with the delegated token
+    in ENTRA_BULK_TEST_TOKEN against the Graph root in argv[2] (the engine, as the CLI drives
+    it, with a token a device-code sign-in would give)."""
+    from runner.config import Limits
+    from runner.engine.apply import ApplyOptions, Run
+    from runner.engine.pacer import Pacer
+    from runner.events import EventLog
+    from runner.graph.client import GraphClient
+
+    run_dir, graph_url = Path(sys.argv[1]), sys.argv[2]
+    token = os.environ["ENTRA_BULK_TEST_TOKEN"]
+    journal = Journal.open(run_dir)
+    journal.take_over_if_dead(command="test delegated apply")
+    client = GraphClient(root_url=graph_url, token=lambda: token)
+    secrets = SecretsFile(run_dir)
+    Run(
+        journal=journal,
+        client=client,
+        pacer=Pacer(Limits()),
+        secrets=secrets,
+        events=EventLog(run_dir / "events.jsonl"),
+        refresh_token=lambda: None,
+        delegated=True,
+        options=ApplyOptions(canary=0, reconcile_wait_s=2.0, verify_timeout_s=20.0),
+        stop=lambda: False,
+    ).run()
+    secrets.close()
+    journal.close()
+
+
+def delegated_run_dir(
+    tenant: CampaignTenant, folder: Path, users: Sequence[str]
+) -> tuple[Path, str]:
+    """A run folder with a journal of a delegated plan resetting `users`' passwords, and the
+    delegated token (pa.admin's) to apply it with."""
+    from runner import validate
+    from runner.config import settings_from_connection
+    from runner.graph.client import GraphClient
+    from runner.planner import make_plan
+    from runner.runstate import RunHeader, specs_from_plan
+
+    source = folder / "delegated.yaml"
+    source.write_text(
+        "version: 1\nname: delegated\nactions: [reset_password]\ntargets:\n"
+        + "".join(f"  - user: {upn}\n" for upn in users)
+        + "safety: {required_approvals: 0, canary: 0}\n"
+    )
+    plan = validate.load(str(source)).plan
+    assert plan is not None
+    value = tenant.emulator.mint_user_token("pa.admin@contoso.com")
+
+    class Tokens:
+        description = "delegated test token"
+
+        def access_token(self, *, refresh: bool = False, claims: str | None = None) -> str:
+            return value
+
+    settings = settings_from_connection(tenant.emulator.info)
+    with GraphClient(root_url=tenant.emulator.graph_url, token=lambda: value) as client:
+        frozen_plan = make_plan(
+            plan, client=client, tokens=Tokens(), settings=settings, now=dt.datetime.now(dt.UTC)
+        )
+    run_dir = folder / "run"
+    run_dir.mkdir(mode=0o700)
+    header = RunHeader(
+        plan_name="delegated",
+        ticket=None,
+        digest=frozen_plan.digest,
+        tenant_id=frozen_plan.tenant_id,
+        emulated=True,
+        author=dict(frozen_plan.content["author"]),
+        approvals=(),
+        content=frozen_plan.content,
+        options={},
+        created=dt.datetime.now(dt.UTC),
+    )
+    Journal.create(run_dir, header, specs_from_plan(frozen_plan)).close()
+    return run_dir, value

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.campaigns.campaign_support import CampaignTenant, scan_campaign, table
+from tests.campaigns.campaign_support import (
+    CampaignTenant,
+    check_run,
+    delegated_run_dir,
+    scan_campaign,
+    table,
+)
 from tests.campaigns.conftest import Figures
 from tests.campaigns.fault_matrix import SCENARIOS, Outcome, Scenario, run_scenario
 
@@ -21,7 +27,8 @@ ELSEWHERE = {
     "refused connection (F8a, F8b) takes the same NOT_SENT path",
     "F17": "refresh token revoked: no refresh token in app-only flows; prevented by the "
     "self rail (bad input 47)",
-    "F22": "resetPassword operation: delegated only; tests/engine/test_apply_delegated.py",
+    "F22": "resetPassword operations (delegated only): test_reset_operation_is_polled_again_"
+    "after_a_crash, at engine level (the CLI has no delegated emulator profile)",
     "F23, F24": "the crash campaign (test_crash_campaign.py)",
 }
 
@@ -130,3 +137,62 @@ def test_tls_interception_is_a_clear_error(tmp_path: Path, tenant_template: Path
     finally:
         tenant.stop()
     assert not outcome.problems, outcome.problems
+
+
+def test_reset_operation_is_polled_again_after_a_crash(
+    tmp_path: Path, tenant_template: Path, figures: Figures
+) -> None:
+    """F22: an apply killed while its resetPassword operations run (202, Location kept) is
+    resumed by polling them to their end: one reset request per user, never a second."""
+    import subprocess
+    import sys
+    import time
+
+    from runner.journal import Journal
+
+    tenant = CampaignTenant.start(tmp_path / "f22", template=tenant_template, operation_delay_s=3.0)
+    try:
+        users = ("adele.vance@contoso.com", "alex.wilber@contoso.com")
+        run_dir, token = delegated_run_dir(tenant, tmp_path / "f22", users)
+        argv = [
+            sys.executable,
+            "-c",
+            "from tests.campaigns.campaign_support import delegated_child; delegated_child()",
+            str(run_dir),
+            tenant.emulator.graph_url,
+        ]
+        env = tenant.env(ENTRA_BULK_TEST_TOKEN=token)
+        child = subprocess.Popen(argv, cwd=tenant.folder, env=env, stderr=subprocess.PIPE)
+        assert tenant.emulator.store is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            running = tenant.emulator.store.query_one("SELECT count(*) AS n FROM operations")
+            if running["n"] == len(users):
+                break
+            time.sleep(0.02)
+        time.sleep(0.3)
+        child.kill()
+        child.wait()
+        journal = Journal.open(run_dir)
+        try:
+            kept = [s.location for s in journal.steps() if s.location]
+        finally:
+            journal.close()
+        resumed = subprocess.run(argv, cwd=tenant.folder, env=env, capture_output=True, check=False)
+        assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+        findings = check_run(tenant, run_dir, final=False)
+        posts = tenant.emulator.store.query(  # any app: the delegated token is the CLI app's
+            "SELECT seq FROM requests WHERE method = 'POST' AND path LIKE '%/resetPassword'"
+        )
+        resets = [r for r in tenant.ledger() if r["effect"] == "password_reset"]
+    finally:
+        tenant.stop()
+    figures(
+        "F22: resetPassword operations across a crash",
+        f"Locations kept at the kill {len(kept)}; resetPassword requests {len(posts)}; resets "
+        f"in the ledger {len(resets)}; items {dict(findings.statuses)}",
+    )
+    assert len(kept) == len(users)
+    assert len(posts) == len(resets) == len(users)
+    assert findings.statuses == {"verified": len(users)}, findings.statuses
+    assert not findings.problems, findings.problems
