@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -696,20 +696,6 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(line.rstrip() for line in lines)
-
-
-@contextlib.contextmanager
-def tenant_in(folder: Path, **options: Any) -> Iterator[CampaignTenant]:
-    """A started campaign tenant, stopped afterwards."""
-    tenant = CampaignTenant.start(folder, **options)
-    try:
-        yield tenant
-    finally:
-        tenant.stop()
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str)
 
 
 # --- the crash campaign -----------------------------------------------------------------------
