@@ -136,8 +136,10 @@ class Run:
         header = journal.header(content=True)
         content = header.content
         self.plan_options: dict[str, Mapping[str, Any]] = dict(content["plan"]["options"])
+        # Only the identity each target was planned with (for the drift checks): the texts of
+        # its changes are in the journal's items, and 100,000 of them would cost ~100 MB here.
         self.targets: dict[str, FrozenTarget] = {
-            t["object_id"]: FrozenTarget.from_json(t) for t in content["targets"]
+            t["object_id"]: FrozenTarget.from_json({**t, "actions": ()}) for t in content["targets"]
         }
         self.delegated = delegated
         kinds = {
