@@ -240,7 +240,7 @@ class Run:
         if not self.result.interrupted:
             # Also after a halt: what did succeed is read back now, not left for a resume.
             self.events.phase = "verify"
-            self._verify(list(self.journal.iter_items(status=ItemStatus.SUCCEEDED)))
+            self._verify_all()
 
     def _open_targets(self, *, limit: int) -> Iterator[tuple[FrozenTarget, list[Item]]]:
         """Targets with open items, in plan order, with those items."""
@@ -380,6 +380,23 @@ class Run:
         if unverified:
             return f"{unverified} of {len(succeeded)} canary items could not be verified"
         return None
+
+    def _verify_all(self) -> None:
+        """Read back every succeeded item, a wave of targets at a time: memory stays flat, and
+        each wave has `verify_timeout_s` from its own first read."""
+        chunk: list[Item] = []
+        targets = 0
+        for item in self.journal.iter_items(status=ItemStatus.SUCCEEDED):
+            if not chunk or item.object_id != chunk[-1].object_id:
+                if targets >= self.options.wave_size:
+                    self._verify(chunk)
+                    chunk, targets = [], 0
+                targets += 1
+            chunk.append(item)
+            if self._stop_requested():
+                return
+        if chunk:
+            self._verify(chunk)
 
     def _verify(self, items: Sequence[Item]) -> int:
         """Read targets back until every item is verified or the time is up; returns how
