@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,12 +226,20 @@ class Run:
                 self._wave(first)
                 if self._should_stop():
                     return
-                problem = self._check_canary([item for _, items in first for item in items])
+                wave = list(self._open_targets(limit=self.options.wave_size))
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift") as pool:
+                    # While the canary waits for Graph to show its changes, the first wave's
+                    # targets are read for their drift check (reads only; unused if it fails).
+                    early = pool.submit(self._read_states, wave)
+                    problem = self._check_canary([item for _, items in first for item in items])
                 if problem is not None:
                     self.result.halted = f"canary: {problem}"
                     self.journal.record_event("halt", {"reason": self.result.halted})
                     return
                 self.journal.record_event("canary_passed", {"targets": len(first)})
+                if wave and not self._should_stop():
+                    self.events.phase = "apply"
+                    self._wave(wave, early.result())
         self.events.phase = "apply"
         while not self._should_stop():
             wave = list(self._open_targets(limit=self.options.wave_size))
@@ -280,12 +289,23 @@ class Run:
 
     # -- one wave ---------------------------------------------------------------------------
 
-    def _wave(self, wave: Sequence[tuple[FrozenTarget, list[Item]]]) -> None:
+    def _read_states(
+        self, wave: Sequence[tuple[FrozenTarget, list[Item]]]
+    ) -> dict[str, UserState | None]:
+        """The wave's targets as they are now, with what its actions need."""
         actions = {item.action for _, items in wave for item in items}
         needed: frozenset[NeededRead] = frozenset().union(
             *(behaviour(name).reads for name in actions)
         )
-        states = self.states.read([target.object_id for target, _ in wave], needed)
+        return self.states.read([target.object_id for target, _ in wave], needed)
+
+    def _wave(
+        self,
+        wave: Sequence[tuple[FrozenTarget, list[Item]]],
+        states: Mapping[str, UserState | None] | None = None,
+    ) -> None:
+        if states is None:
+            states = self._read_states(wave)
         works: list[ItemWork] = []
         for target, items in wave:
             state = states.get(target.object_id)
