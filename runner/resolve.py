@@ -241,16 +241,25 @@ def resolve(
     result = resolution or Resolution()
     found: dict[str, Target] = {}
     origin: dict[str, TargetSelector] = {}
+    overlaps = [0]  # users reached again through a group or a query, with the same actions
 
     def add(item: Mapping[str, object], selector: TargetSelector) -> None:
         state = user_state_from(item, roles)
         if state.id in found:
             first = origin[state.id]
+            where = f"{first.source or first.value} and {selector.source or selector.value}"
             if plan.actions_for(first) != plan.actions_for(selector):
                 result.warnings.append(
-                    f"{state.upn} is named by several targets ({first.source or first.value} and "
-                    f"{selector.source or selector.value}); the first one's actions apply"
+                    f"{state.upn} is named by several targets ({where}); "
+                    "the first one's actions apply"
                 )
+            elif first.kind is TargetKind.USER and selector.kind is TargetKind.USER:
+                result.warnings.append(
+                    f"{state.upn} is named twice ({where}: its UPN and its object id, say); "
+                    "it is one target"
+                )
+            else:
+                overlaps[0] += 1
             return
         origin[state.id] = selector
         found[state.id] = Target(state=state, selector=selector, actions=plan.actions_for(selector))
@@ -313,6 +322,11 @@ def resolve(
                 result.warnings.append(f"query {selector.value!r} matched no users")
             for item in items:
                 add(item, selector)
+    if overlaps[0]:
+        result.warnings.append(
+            f"{overlaps[0]} users are named by more than one target (overlapping groups or "
+            "queries); each is one target"
+        )
     result.targets.extend(found.values())
     return result
 

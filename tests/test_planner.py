@@ -211,6 +211,11 @@ def test_upn_and_object_id_of_one_user_are_one_target(emulator: Emulator, tmp_pa
     )
     frozen = _run(emulator, plan)
     assert [t["upn"] for t in frozen.content["targets"]] == ["adele.vance@contoso.com"]
+    source = tmp_path / "p.yaml"
+    assert frozen.content["warnings"] == [
+        f"adele.vance@contoso.com is named twice ({source}:6:5 and {source}:7:5: its UPN and "
+        "its object id, say); it is one target"
+    ]
 
 
 def test_rails_refuse_and_say_why(emulator: Emulator, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ through the injected clock, so tests run in virtual time.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,10 @@ WARNING_LEVEL = 0.9
 MIN_FACTOR = 0.05
 INCREASE_STEP = 0.1
 QUIET_INTERVAL_S = 10.0
-NO_RETRY_AFTER_BACKOFF_S = 2.0
+# A 429 without Retry-After (identity protection's style): exponential backoff from 1 s,
+# doubling per throttle in a row, capped at 60 s, with full jitter (AWS's recipe).
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
 SURPRISE_MARGIN = 0.1
 _EPSILON = 1e-6
 _MIN_SLEEP_S = 0.001
@@ -97,6 +101,7 @@ class Pacer:
         *,
         clock: Clock | None = None,
         on_event: Callable[[PacingEvent], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.clock = clock or Clock()
         now = self.clock.monotonic()
@@ -109,6 +114,10 @@ class Pacer:
         )
         self._units = _Bucket(capacity=units, rate=units / 10.0 * scale, tokens=units, last=now)
         self._quiet_s = QUIET_INTERVAL_S / scale
+        self._scale = scale
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._no_advice = 0
+        self._last_no_advice = now
         self._min_gap_s = 1.0 / scale
         self._last_slow = now - self._min_gap_s
         self._lock = threading.Lock()
@@ -186,7 +195,11 @@ class Pacer:
         with self._lock:
             now = self.clock.monotonic()
             self.stats.throttled += 1
-            seconds = retry_after_s if retry_after_s is not None else NO_RETRY_AFTER_BACKOFF_S
+            if retry_after_s is None:
+                seconds = self._backoff_locked(now)
+            else:
+                seconds = retry_after_s
+                self._no_advice = 0
             self._emit(PacingEvent(kind="throttled", at=now, seconds=seconds, detail=detail))
             self._pause_locked(now, seconds)
             # The server's bucket is empty: ours must be too, or we would burst into it again.
@@ -195,6 +208,16 @@ class Pacer:
             else:
                 self._units.tokens = min(self._units.tokens, 0.0)
             self._slow_down(now, detail or "429")
+
+    def _backoff_locked(self, now: float) -> float:
+        """The next wait for a throttle that gave no advice: full jitter in [0, ceiling]."""
+        if now - self._last_no_advice > self._quiet_s:
+            self._no_advice = 0  # a quiet interval since the last backoff ended: start over
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**self._no_advice)
+        self._no_advice += 1
+        wait = self._rng.uniform(0.0, ceiling) / self._scale
+        self._last_no_advice = now + wait
+        return wait
 
     def pause(self, seconds: float, *, detail: str = "") -> None:
         """Pause every sender (a Retry-After on a 503, an outer 424, ...)."""

@@ -12,7 +12,8 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,6 +61,32 @@ def http_session(settings: Settings) -> requests.Session:
         # requests prefers REQUESTS_CA_BUNDLE over session.verify when trust_env is on.
         session.trust_env = False
     return session
+
+
+@contextmanager
+def reaching(where: str) -> Iterator[None]:
+    """Failures to reach the token endpoint become AuthError (exit 5), with what to check.
+
+    A TLS failure is what a TLS-intercepting proxy looks like; a connection error, a down
+    network or a wrong authority host. msal raises ValueError when discovery fails.
+    """
+    try:
+        yield
+    except requests.exceptions.SSLError as exc:
+        msg = f"cannot reach {where}: the TLS certificate is not trusted ({_first_line(exc)[:160]})"
+        raise AuthError(
+            msg,
+            hint="a TLS-intercepting proxy needs its CA trusted (REQUESTS_CA_BUNDLE); "
+            "nothing was sent",
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        msg = f"cannot reach {where}: {type(exc).__name__}: {_first_line(exc)[:160]}"
+        raise AuthError(msg, hint="check the network, the proxy settings and the cloud") from None
+    except ValueError as exc:
+        if "authority" not in str(exc).lower():
+            raise
+        msg = f"cannot use {where}: {_first_line(exc)[:200]}"
+        raise AuthError(msg, hint="check the profile's tenant_id and cloud") from None
 
 
 def _first_line(text: Any) -> str:
@@ -134,14 +161,15 @@ class ConfidentialClientProvider:
             kind = "client secret"
         self._description = f"{kind} of app {settings.client_id}"
         self._lock = threading.Lock()
-        self._app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            client_credential=credential,
-            authority=settings.authority,
-            http_client=session,
-            instance_discovery=not settings.is_emulator,
-            token_cache=msal.TokenCache(),
-        )
+        with reaching(f"the token endpoint of {settings.authority}"):
+            self._app = msal.ConfidentialClientApplication(
+                settings.client_id,
+                client_credential=credential,
+                authority=settings.authority,
+                http_client=session,
+                instance_discovery=not settings.is_emulator,
+                token_cache=msal.TokenCache(),
+            )
 
     @property
     def description(self) -> str:
@@ -155,9 +183,10 @@ class ConfidentialClientProvider:
                 cache = self._app.token_cache
                 for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                     cache.remove_at(entry)
-            result = self._app.acquire_token_for_client(
-                scopes=[self.settings.graph_scope], claims_challenge=claims
-            )
+            with reaching(f"the token endpoint of {self.settings.authority}"):
+                result = self._app.acquire_token_for_client(
+                    scopes=[self.settings.graph_scope], claims_challenge=claims
+                )
         return _token_or_raise(result, self._description)
 
 
@@ -198,9 +227,10 @@ class ManagedIdentityProvider:
         with self._lock:
             if refresh and claims is None:
                 claims = "{}"
-            result = self._client.acquire_token_for_client(
-                resource=self.settings.cloud.graph_url, claims_challenge=claims
-            )
+            with reaching("the managed-identity endpoint"):
+                result = self._client.acquire_token_for_client(
+                    resource=self.settings.cloud.graph_url, claims_challenge=claims
+                )
         return _token_or_raise(result, self._description)
 
 
@@ -227,13 +257,14 @@ class DeviceCodeProvider:
         if cache_path.exists():
             self._cache.deserialize(cache_path.read_text(encoding="utf-8"))
         self._lock = threading.Lock()
-        self._app = msal.PublicClientApplication(
-            settings.client_id,
-            authority=settings.authority,
-            http_client=session,
-            instance_discovery=not settings.is_emulator,
-            token_cache=self._cache,
-        )
+        with reaching(f"the token endpoint of {settings.authority}"):
+            self._app = msal.PublicClientApplication(
+                settings.client_id,
+                authority=settings.authority,
+                http_client=session,
+                instance_discovery=not settings.is_emulator,
+                token_cache=self._cache,
+            )
         self._description = f"device code sign-in to app {settings.client_id}"
 
     @property
@@ -253,7 +284,7 @@ class DeviceCodeProvider:
 
     def access_token(self, *, refresh: bool = False, claims: str | None = None) -> str:
         """A cached token, a refreshed one, or a device-code sign-in."""
-        with self._lock:
+        with self._lock, reaching(f"the token endpoint of {self.settings.authority}"):
             result: dict[str, Any] | None = None
             accounts = self._app.get_accounts()
             if accounts:

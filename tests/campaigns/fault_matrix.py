@@ -895,8 +895,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         fid="F32",
         title="TLS interception (certificate from an untrusted CA)",
         drive=bad_ca,
-        known_bug="an SSLError from the token endpoint ends in exit 70 (internal error) "
-        "instead of a clear exit 5: runner/graph/auth.py does not classify TLS failures",
     ),
     Scenario(
         fid="F33",

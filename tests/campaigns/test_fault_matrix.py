@@ -126,7 +126,6 @@ def test_fault_matrix_slow_scenarios(
     _report(rows, problems, figures, "fault matrix: deadline scenarios")
 
 
-@pytest.mark.xfail(strict=True, reason=next(s.known_bug for s in SCENARIOS if s.fid == "F32"))
 def test_tls_interception_is_a_clear_error(tmp_path: Path, tenant_template: Path) -> None:
     """F32: a certificate from a CA the profile does not trust stops apply with a clear
     message and exit 5, never an internal error; nothing is sent."""

@@ -106,11 +106,24 @@ def test_limit_percentage_matching_our_own_usage_does_not_slow_down() -> None:
     assert pacer.stats.peak_percentage == 0.95
 
 
-def test_missing_retry_after_backs_off() -> None:
-    """A 429 without Retry-After still pauses (2 s) rather than hammering."""
-    pacer, _ = _pacer()
+def test_missing_retry_after_backs_off_exponentially_with_jitter() -> None:
+    """429s without Retry-After wait a random time under a ceiling that doubles (1, 2, 4 s...),
+    capped at 60 s (reliability F3)."""
+    import random
+
+    waits = []
+    pacer, clock = _pacer()
+    pacer = Pacer(Limits(max_share=1.0), clock=clock, rng=random.Random(7))
+    for _ in range(9):
+        pacer.throttled(None, write=False)
+        waits.append(pacer.wait_time(writes=0, units=1))
+        clock.now += waits[-1]
+    ceilings = [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert all(0 <= wait <= ceiling for wait, ceiling in zip(waits, ceilings, strict=True))
+    assert max(waits[5:]) > 8  # it really grows
+    clock.now += 11  # a quiet interval: the next one starts small again
     pacer.throttled(None, write=False)
-    assert pacer.wait_time(writes=0, units=1) == pytest.approx(2.0)
+    assert pacer.wait_time(writes=0, units=1) <= 1
 
 
 @settings(max_examples=60, deadline=None)

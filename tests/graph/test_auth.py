@@ -173,3 +173,19 @@ def test_local_emulator_is_started_and_kept(
             assert connection.client.request("GET", "/organization").status == 200
     assert tenants[0] == tenants[1]
     assert (tmp_path / "data" / "entra-bulk" / "emulator" / "tenant.sqlite").exists()
+
+
+def test_an_untrusted_certificate_is_exit_5(emulator: Emulator, tmp_path: Path) -> None:
+    """A token host whose certificate the profile does not trust (a TLS-intercepting proxy) is
+    a clear authentication error, never a traceback (reliability F32)."""
+    other = tmp_path / "other-ca.pem"
+    other.write_text((Path(emulator.info["ca_file"]).parent / "server.pem").read_text())
+    with pytest.raises(AuthError) as info:
+        token_provider(_settings(emulator, ca_file=str(other))).access_token()
+    assert str(info.value).startswith(
+        f"cannot reach the token endpoint of {emulator.info['authority']}: the TLS certificate "
+        "is not trusted ("
+    )
+    assert info.value.hint == (
+        "a TLS-intercepting proxy needs its CA trusted (REQUESTS_CA_BUNDLE); nothing was sent"
+    )
