@@ -103,6 +103,7 @@ def make_plan(
     note: Note | None = None,
     pacer: Pacer | None = None,
     allowed_signers_sha256: str | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> FrozenPlan:
     """Dry-run `plan` against the tenant and freeze the result."""
     say = note or (lambda _text: None)
@@ -112,7 +113,9 @@ def make_plan(
         plan.safety.protected_groups or settings.protected_groups
     )
     check(caller, actions, groups=groups)
-    reader = Reader(client, pacer or Pacer(settings.limits), refresh_token=refresher(tokens))
+    reader = Reader(
+        client, pacer or Pacer(settings.limits), refresh_token=refresher(tokens), on_read=on_read
+    )
     warnings: list[str] = []
     if not caller.delegated:
         refused, warning = role_problem(app_directory_roles(reader, caller), actions)

@@ -432,3 +432,85 @@ def finish(console: Output) -> Snapshot | None:
     finally:
         if reader is not None:
             reader.close()
+
+
+# --- plan's reads: a count and a rate (the total is not known before groups are expanded) --
+
+
+class ReadProgress:
+    """How many Graph reads `plan` has done: a spinner with count and rate on a terminal, a
+    line every `INTERVAL_S` seconds elsewhere, `progress` JSON records for CI, nothing with
+    -q. Thread-safe: the reader's threads report."""
+
+    def __init__(
+        self,
+        console: Output,
+        *,
+        terminal: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._console = console
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._last_line = self._started
+        self.reads = 0
+        self._bar: Any = None
+        self._task: Any = None
+        if terminal and not console.quiet and console.log_format != "json":
+            from rich.console import Console as RichConsole
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            out = RichConsole(
+                file=console.stderr,
+                force_terminal=True,
+                no_color=not console.color,
+                highlight=False,
+            )
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("Reading the tenant: {task.completed:,.0f} reads"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=out,
+                transient=True,
+            )
+            self._task = self._bar.add_task("reads", total=None, rate="")
+            self._bar.start()
+
+    def _rate(self, now: float) -> str:
+        elapsed = max(now - self._started, 1e-6)
+        return f"{self.reads / elapsed:,.0f} reads/s"
+
+    def __call__(self, count: int) -> None:
+        """`count` more reads were answered."""
+        with self._lock:
+            self.reads += count
+            now = self._clock()
+            if self._bar is not None:
+                self._bar.update(self._task, completed=self.reads, rate=self._rate(now))
+                return
+            if self._console.quiet or now - self._last_line < INTERVAL_S:
+                return
+            self._last_line = now
+            if self._console.log_format == "json":
+                record = {
+                    "event": "progress",
+                    "phase": "plan",
+                    "reads": self.reads,
+                    "elapsed_s": round(now - self._started, 1),
+                }
+                self._console.stderr.write(json.dumps(record) + "\n")
+                self._console.stderr.flush()
+            else:
+                self._console.info(
+                    f"plan: {self.reads:,} reads in {duration(now - self._started)} "
+                    f"({self._rate(now)})"
+                )
+
+    def close(self) -> None:
+        """Remove the spinner."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None

@@ -12,7 +12,7 @@ import pytest
 from runner import summary
 from runner.cli import Console
 from runner.journal import Journal
-from runner.progress import ApplyProgress, Tracker, duration
+from runner.progress import ApplyProgress, ReadProgress, Tracker, duration
 from runner.report_data import tally
 from tests.report_support import make_run
 
@@ -222,3 +222,37 @@ def test_the_ticker_stops_when_the_run_is_over_without_finish() -> None:
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert _err(console) == ""
+
+
+def test_plan_reads_are_counted_in_a_line_every_interval() -> None:
+    """Plan's reads: no line per batch, one every ten seconds with the count and the rate."""
+    clock = FakeClock()
+    console = _console()
+    reads = ReadProgress(console, terminal=False, clock=clock)
+    reads(20)
+    clock.now += 5
+    reads(20)
+    assert _err(console) == ""
+    clock.now += 6
+    reads(40)
+    assert _err(console) == "plan: 80 reads in 11 s (7 reads/s)\n"
+
+
+def test_plan_reads_in_json_and_quiet() -> None:
+    """--log-format json gives progress records; -q gives nothing."""
+    clock = FakeClock()
+    console = _console(log_format="json")
+    reads = ReadProgress(console, terminal=False, clock=clock)
+    clock.now += 10
+    reads(20)
+    assert json.loads(_err(console)) == {
+        "event": "progress",
+        "phase": "plan",
+        "reads": 20,
+        "elapsed_s": 10.0,
+    }
+    quiet = _console(quiet=True)
+    silent = ReadProgress(quiet, terminal=False, clock=clock)
+    clock.now += 20
+    silent(20)
+    assert _err(quiet) == ""

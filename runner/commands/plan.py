@@ -17,6 +17,7 @@ from runner.errors import ExitCode
 from runner.frozen import write
 from runner.graph.connect import connect
 from runner.planner import make_plan
+from runner.progress import ReadProgress
 
 
 def default_output(name: str) -> Path:
@@ -85,16 +86,23 @@ def command(
         interactive=console.is_terminal,
         trace=trace_hook(console) if trace_http else None,
     ) as connection:
-        frozen = make_plan(
-            plan,
-            client=connection.client,
-            tokens=connection.tokens,
-            settings=connection.settings,
-            now=dt.datetime.now(dt.UTC),
-            source=plan_file,
-            note=console.info,
-            allowed_signers_sha256=signers_hash,
+        reads = ReadProgress(
+            console, terminal=bool(getattr(console.stderr, "isatty", lambda: False)())
         )
+        try:
+            frozen = make_plan(
+                plan,
+                client=connection.client,
+                tokens=connection.tokens,
+                settings=connection.settings,
+                now=dt.datetime.now(dt.UTC),
+                source=plan_file,
+                note=console.info,
+                allowed_signers_sha256=signers_hash,
+                on_read=reads,
+            )
+        finally:
+            reads.close()
     write(frozen, target)
     render.show(console, frozen, fmt=fmt, path=str(target))
     console.info(f"Frozen plan written to {target}")

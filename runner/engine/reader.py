@@ -54,6 +54,7 @@ class Reader:
         refresh_token: TokenRefresh | None = None,
         workers: int = 4,
         max_attempts: int = MAX_ATTEMPTS,
+        on_read: Callable[[int], None] | None = None,
     ) -> None:
         self.client = client
         self.pacer = pacer
@@ -61,6 +62,7 @@ class Reader:
         self._workers = workers
         self._max_attempts = max_attempts
         self._refresh_lock = threading.Lock()
+        self._on_read = on_read
         self.requests_sent = 0
         self.server_date: dt.datetime | None = None  # Graph's `Date` of the latest answer
 
@@ -140,6 +142,8 @@ class Reader:
                     )
                 else:
                     answers[pending.pop(key).id] = response
+        if self._on_read is not None:
+            self._on_read(len(chunk))
         return answers
 
     def _outer_failure(self, envelope: GraphResponse, attempts: int) -> None:
@@ -210,6 +214,8 @@ class Reader:
                 self.pacer.pause(self._backoff(attempt), detail=exc.detail)
                 continue
             self.requests_sent += 1
+            if self._on_read is not None:
+                self._on_read(1)
             self.pacer.observed(response.throttle_percentage)
             if response.status == 401 and not refreshed and self._refresh is not None:
                 self._refresh_token()
