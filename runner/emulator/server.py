@@ -2,7 +2,7 @@
 
 Threads from the standard library's `ThreadingHTTPServer`, keep-alive, `Content-Length` and
 chunked request bodies. The server also carries out what a fault asks of the connection:
-reset it before answering, close it after the change was applied, drip the body, cut it.
+reset it before answering, close it after the change was applied, drip the body.
 """
 
 from __future__ import annotations
@@ -106,11 +106,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(body[index : index + 1])
                     self.wfile.flush()
                     time.sleep(response.drip_delay_s)
-            elif response.fault is ConnectionFault.TRUNCATE:
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self._abort(reset=False)
-                return
             else:
                 self.wfile.write(body)
             self.wfile.flush()

@@ -27,7 +27,6 @@ class ConnectionFault(StrEnum):
     RESET_BEFORE = "reset_before"  # close without answering; the change is not applied
     DROP_AFTER = "drop_after"  # apply the change, then close without answering
     DRIP = "drip"  # answer one byte at a time, slowly
-    TRUNCATE = "truncate"  # send half of the body, then close
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
