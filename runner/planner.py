@@ -193,9 +193,13 @@ def make_plan(
             "kind": str(u.selector.kind),
             "value": u.selector.value,
             "reason": u.reason,
-            "source": str(u.selector.source) if u.selector.source else "",
         }
         for u in resolution.unresolved
+    ]
+    # Where each was written is shown to the reviewer but kept out of the digest: moving or
+    # reformatting the source must not change it (product-spec section 6).
+    unresolved_sources = [
+        str(u.selector.source) if u.selector.source else "" for u in resolution.unresolved
     ]
     content = build_content(
         plan=plan,
@@ -215,6 +219,7 @@ def make_plan(
         "graph_url": settings.graph_url,
         "source": {"path": str(source) if source else None, "sha256": _file_hash(source)},
         "target_sources": sources,
+        "unresolved_sources": unresolved_sources,
         "reads": reader.requests_sent,
     }
     return freeze(content, info=info)

@@ -181,7 +181,7 @@ def _text_tail(plan: FrozenPlan, view: View) -> list[str]:
     lines: list[str] = []
     limit = view.limit or TEXT_LIMIT
     for title, items, describe in (
-        ("unresolved", plan.content.get("unresolved") or [], review.unresolved),
+        ("unresolved", review.unresolved_items(plan), review.unresolved),
         ("warnings", plan.content.get("warnings") or [], clean),
     ):
         if items:
@@ -270,7 +270,7 @@ def markdown(plan: FrozenPlan, view: View | None = None) -> str:
         out += ["", "### Approvals", "", "| status | approval |", "|---|---|"]
         out += [f"| {s} | {md(d)} |" for s, d in map(review.approval_line, approvals)]
     for title, items, describe in (
-        ("Unresolved targets", content.get("unresolved") or [], review.unresolved),
+        ("Unresolved targets", review.unresolved_items(plan), review.unresolved),
         ("Warnings", content.get("warnings") or [], clean),
     ):
         if items:

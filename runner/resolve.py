@@ -240,28 +240,15 @@ def resolve(
     """Every selector of the plan turned into users (identity only; see `read_details`)."""
     result = resolution or Resolution()
     found: dict[str, Target] = {}
-    origin: dict[str, TargetSelector] = {}
-    overlaps = [0]  # users reached again through a group or a query, with the same actions
+    # Every selector that reached a user, for the overlaps settled once all are resolved.
+    named: dict[str, list[TargetSelector]] = {}
 
     def add(item: Mapping[str, object], selector: TargetSelector) -> None:
         state = user_state_from(item, roles)
         if state.id in found:
-            first = origin[state.id]
-            where = f"{first.source or first.value} and {selector.source or selector.value}"
-            if plan.actions_for(first) != plan.actions_for(selector):
-                result.warnings.append(
-                    f"{state.upn} is named by several targets ({where}); "
-                    "the first one's actions apply"
-                )
-            elif first.kind is TargetKind.USER and selector.kind is TargetKind.USER:
-                result.warnings.append(
-                    f"{state.upn} is named twice ({where}: its UPN and its object id, say); "
-                    "it is one target"
-                )
-            else:
-                overlaps[0] += 1
+            named[state.id].append(selector)
             return
-        origin[state.id] = selector
+        named[state.id] = [selector]
         found[state.id] = Target(state=state, selector=selector, actions=plan.actions_for(selector))
 
     users = [s for s in plan.targets if s.kind is TargetKind.USER]
@@ -322,13 +309,67 @@ def resolve(
                 result.warnings.append(f"query {selector.value!r} matched no users")
             for item in items:
                 add(item, selector)
-    if overlaps[0]:
+    overlaps = _settle_overlaps(plan, found, named, result.warnings)
+    if overlaps:
         result.warnings.append(
-            f"{overlaps[0]} users are named by more than one target (overlapping groups or "
+            f"{overlaps} users are named by more than one target (overlapping groups or "
             "queries); each is one target"
         )
     result.targets.extend(found.values())
     return result
+
+
+def _describe(selector: TargetSelector) -> str:
+    """`user adele@contoso.com`, `group 'Sales'`: a selector by its value, never by its place
+    in the file (warnings are part of the digest, which reformatting must not change)."""
+    if selector.kind is TargetKind.USER:
+        return f"user {selector.value}"
+    return f"{selector.kind} {selector.value!r}"
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
+def _settle_overlaps(
+    plan: Plan,
+    found: dict[str, Target],
+    named: Mapping[str, list[TargetSelector]],
+    warnings: list[str],
+) -> int:
+    """One target per user however many selectors reach it. A user named with different
+    actions gets all of them, in the plan's order of its selectors, and a warning says so;
+    returns how many users were reached again through a group or query with the same actions."""
+    position = {id(selector): index for index, selector in enumerate(plan.targets)}
+    same = 0
+    for user_id, selectors in named.items():
+        if len(selectors) < 2:
+            continue
+        ordered = sorted(selectors, key=lambda s: position.get(id(s), len(position)))
+        upn = found[user_id].state.upn
+        lists = [plan.actions_for(s) for s in ordered]
+        if any(actions != lists[0] for actions in lists):
+            merged = tuple(dict.fromkeys(name for actions in lists for name in actions))
+            found[user_id] = Target(state=found[user_id].state, selector=ordered[0], actions=merged)
+            each = "; ".join(
+                f"{_describe(s)}: {', '.join(a)}" for s, a in zip(ordered, lists, strict=True)
+            )
+            warnings.append(
+                f"{upn} is named by several targets with different actions ({each}); "
+                f"it gets all of them: {', '.join(merged)}"
+            )
+        elif all(s.kind is TargetKind.USER for s in ordered):
+            where = " and ".join(_describe(s) for s in ordered)
+            warnings.append(
+                f"{upn} is named {_times(len(ordered))} ({where}: its UPN and its object id, "
+                "say); it is one target"
+            )
+        else:
+            found[user_id] = Target(
+                state=found[user_id].state, selector=ordered[0], actions=lists[0]
+            )
+            same += 1
+    return same
 
 
 def read_details(

@@ -159,6 +159,19 @@ def flags(target: FrozenTarget) -> list[str]:
     return kind + (["synced"] if target.synced else [])
 
 
+def unresolved_items(plan: FrozenPlan) -> list[Any]:
+    """The plan's unresolved targets, each with where it was written (kept in `info`, outside
+    the digest) put back for display."""
+    items = list(plan.content.get("unresolved") or [])
+    sources = plan.info.get("unresolved_sources")
+    if not isinstance(sources, list) or len(sources) != len(items):
+        return items
+    return [
+        {**item, "source": source} if isinstance(item, Mapping) and source else item
+        for item, source in zip(items, sources, strict=True)
+    ]
+
+
 def unresolved(item: Any) -> str:
     """One unresolved target: `where: kind value: reason`, from whatever keys it has."""
     if not isinstance(item, Mapping):

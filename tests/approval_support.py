@@ -144,10 +144,15 @@ def make_plan(
         author=author or AUTHOR,
         created=created,
         targets=targets,
-        unresolved=unresolved,
+        unresolved=[{k: v for k, v in u.items() if k != "source"} for u in unresolved],
         warnings=warnings,
     )
-    return frozen.freeze(content, info={"graph_url": "https://graph.microsoft.com"})
+    # As the planner does: where an unresolved target was written is outside the digest.
+    info = {
+        "graph_url": "https://graph.microsoft.com",
+        "unresolved_sources": [u.get("source", "") for u in unresolved],
+    }
+    return frozen.freeze(content, info=info)
 
 
 def write_plan(folder: Path, plan_: FrozenPlan, name: str = "breach.plan.json") -> FrozenPlan:

@@ -177,26 +177,28 @@ def test_not_found_targets_name_file_and_line(emulator: Emulator, tmp_path: Path
             "kind": "user",
             "value": "adele@contoso-typo.com",
             "reason": "domain contoso-typo.com is not a tenant domain",
-            "source": f"{source}:8:5",
         },
         {
             "kind": "user",
             "value": "nobody.here@contoso.com",
             "reason": "not found in the tenant",
-            "source": f"{source}:6:5",
         },
         {
             "kind": "user",
             "value": "00000000-0000-4000-8000-00000000abcd",
             "reason": "not found in the tenant",
-            "source": f"{source}:7:5",
         },
         {
             "kind": "group",
             "value": "No Such Group",
             "reason": "no group has this name",
-            "source": f"{source}:9:5",
         },
+    ]
+    assert frozen.info["unresolved_sources"] == [
+        f"{source}:8:5",
+        f"{source}:6:5",
+        f"{source}:7:5",
+        f"{source}:9:5",
     ]
 
 
@@ -211,11 +213,36 @@ def test_upn_and_object_id_of_one_user_are_one_target(emulator: Emulator, tmp_pa
     )
     frozen = _run(emulator, plan)
     assert [t["upn"] for t in frozen.content["targets"]] == ["adele.vance@contoso.com"]
-    source = tmp_path / "p.yaml"
     assert frozen.content["warnings"] == [
-        f"adele.vance@contoso.com is named twice ({source}:6:5 and {source}:7:5: its UPN and "
-        "its object id, say); it is one target"
+        f"adele.vance@contoso.com is named twice (user adele.vance@contoso.com and user "
+        f"{user['id']}: its UPN and its object id, say); it is one target"
     ]
+
+
+def test_a_user_named_with_different_actions_gets_all_of_them(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Overlapping targets with different actions merge them, in the plan's order, and say so."""
+    user = emulator.store.user("adele.vance@contoso.com") if emulator.store else None
+    assert user is not None
+    plan = _plan(
+        tmp_path,
+        HEADER + "actions: [revoke_sessions]\ntargets:\n"
+        "  - group: All Staff\n"
+        f"  - user: {user['id']}\n    actions: [disable_account, revoke_sessions]\n",
+    )
+    frozen = _run(emulator, plan)
+    adele = _target(frozen, "adele.vance@contoso.com")
+    assert [change["action"] for change in adele["actions"]] == [
+        "revoke_sessions",
+        "disable_account",
+    ]
+    assert (
+        "adele.vance@contoso.com is named by several targets with different actions "
+        f"(group 'All Staff': revoke_sessions; user {user['id']}: disable_account, "
+        "revoke_sessions); "
+        "it gets all of them: revoke_sessions, disable_account"
+    ) in frozen.content["warnings"]
 
 
 def test_rails_refuse_and_say_why(emulator: Emulator, tmp_path: Path) -> None:
@@ -383,6 +410,20 @@ def test_digest_is_stable_with_a_fixed_clock(emulator: Emulator, tmp_path: Path)
     reformatted = _run(emulator, _plan(tmp_path, REFORMATTED, "b.yaml"))
     assert first.digest == again.digest == reformatted.digest
     assert first.digest_matches()
+
+
+def test_where_targets_were_written_is_outside_the_digest(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Unresolved and duplicate targets moved to other lines of another file: same digest."""
+    user = emulator.store.user("adele.vance@contoso.com") if emulator.store else None
+    assert user is not None
+    extra = f"  - user: nobody.here@contoso.com\n  - user: {user['id']}\n"
+    first = _run(emulator, _plan(tmp_path, BASE + extra, "a.yaml"))
+    moved = _run(emulator, _plan(tmp_path, "# moved\n\n" + BASE + extra, "b.yaml"))
+    assert first.content["unresolved"] and first.content["warnings"]
+    assert first.info["unresolved_sources"] != moved.info["unresolved_sources"]
+    assert first.digest == moved.digest
 
 
 @pytest.mark.parametrize(
