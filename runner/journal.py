@@ -69,6 +69,7 @@ from runner.runstate import (
     Transition,
     Verification,
     stamp,
+    unstamp,
 )
 from runner.secrets import redact
 
@@ -488,6 +489,22 @@ class Journal:
                     sql + " WHERE item_id = ? ORDER BY seq", (item_id,)
                 ).fetchall()
         return [transition_of(row) for row in rows]
+
+    def last_change(self, start: dt.datetime, end: dt.datetime | None) -> dt.datetime | None:
+        """The latest item change (a status move, an item finished, a read-back) at or after
+        `start` and before `end` (no bound when None); None when there was none."""
+        bound = "9999"  # after every stamp
+        sql = (
+            "SELECT max(moment) FROM ("
+            "SELECT max(time) AS moment FROM transitions WHERE time >= ?1 AND time < ?2 "
+            "UNION ALL SELECT max(finished) FROM items WHERE finished >= ?1 AND finished < ?2 "
+            "UNION ALL SELECT max(verified_at) FROM items "
+            "WHERE verified_at >= ?1 AND verified_at < ?2)"
+        )
+        with self._read("read the last change"):
+            args = (stamp(start), bound if end is None else stamp(end))
+            (moment,) = self._con.execute(sql, args).fetchone()
+        return unstamp(moment)
 
     def events(self, kind: str | None = None) -> list[Event]:
         """The timeline, in order (of one kind, or all)."""

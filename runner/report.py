@@ -16,6 +16,7 @@ Every file streams from the journal a page at a time, so memory stays flat at 10
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -40,7 +41,7 @@ from runner.report_data import (
     row,
     tally,
 )
-from runner.report_timeline import Figures, Timeline, figures, timeline
+from runner.report_timeline import Figures, Timeline, ended, figures, timeline
 from runner.runstate import RunHeader, stamp
 
 FORMATS = ("csv", "json", "html", "xlsx")
@@ -95,7 +96,7 @@ def collect(run_dir: Path, journal: Journal) -> Built:
         run_dir=run_dir,
         header=header,
         tally=counted,
-        figures=figures(events),
+        figures=dataclasses.replace(figures(events), ended=ended(events, journal.last_change)),
         timeline=timeline(header.created, counted.sent_finished, events),
         outcome=assess(
             counted.counts,
@@ -143,7 +144,7 @@ def _atomic(path: Path, chunks: Iterable[str | bytes]) -> Path:
 def _header_json(built: Built) -> dict[str, Any]:
     h = built.header
     content = h.content
-    ended = built.figures.ended or built.tally.last_finished
+    ended = built.figures.ended
     return {
         "plan": h.plan_name,
         "ticket": h.ticket,

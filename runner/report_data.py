@@ -122,7 +122,6 @@ class Tally:
     unsettled: list[Item] = field(default_factory=list)
     manual: list[Item] = field(default_factory=list)
     first_started: dt.datetime | None = None
-    last_finished: dt.datetime | None = None
 
     def add(self, item: Item) -> None:
         """Count one item."""
@@ -145,10 +144,6 @@ class Tally:
             self.first_started is None or item.started < self.first_started
         ):
             self.first_started = item.started
-        if item.finished is not None and (
-            self.last_finished is None or item.finished > self.last_finished
-        ):
-            self.last_finished = item.finished
 
     @property
     def total(self) -> int:

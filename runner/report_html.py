@@ -111,7 +111,7 @@ def _header(page: Page) -> list[str]:
         or "<li>none required</li>"
     )
     started = h.created
-    ended = page.figures.ended or page.tally.last_finished
+    ended = page.figures.ended
     took = "" if ended is None else f" ({_duration((ended - started).total_seconds())})"
     options = ", ".join(f"{k} {v}" for k, v in sorted(h.options.items()) if k != "applied_by")
     description = plan.get("description")

@@ -1,18 +1,19 @@
 """A run's timeline as figures and as a series: 429s, pauses, rate changes, halts and runs
 from the journal's events; items finished, 429s and paused seconds per time bucket for the
-throughput chart. Pure: events and times in, records out."""
+throughput chart; when the run ended. Pure: events and times in, records out."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runner.report_data import RUN_COMMANDS, lock_command
 from runner.runstate import Event, stamp
 
+_LOCK_EVENTS = frozenset({"lock_acquired", "lock_takeover", "lock_released", "lock_forced"})
 _BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 
 
@@ -32,7 +33,7 @@ class Figures:
     runs: int = 0  # apply and apply --resume processes that took the lock
     lock_takeovers: int = 0
     forced_unlocks: int = 0
-    ended: dt.datetime | None = None  # the last apply released the lock
+    ended: dt.datetime | None = None  # see `ended`
 
     def as_json(self) -> dict[str, Any]:
         """For report.json."""
@@ -64,7 +65,6 @@ def figures(events: Sequence[Event]) -> Figures:
                 continue
     runs = [e for e in events if e.kind in {"lock_acquired", "lock_takeover"}]
     abort = [e for e in events if e.kind == "drift_abort"]
-    released = [e.time for e in events if e.kind == "lock_released"]
     return Figures(
         throttled=sum(1 for e in events if e.kind == "throttled"),
         paused_s=sum(seconds),
@@ -80,8 +80,53 @@ def figures(events: Sequence[Event]) -> Figures:
         runs=sum(1 for e in runs if lock_command(e).startswith(RUN_COMMANDS)),
         lock_takeovers=sum(1 for e in runs if e.kind == "lock_takeover"),
         forced_unlocks=sum(1 for e in events if e.kind == "lock_forced"),
-        ended=released[-1] if released else None,
     )
+
+
+Span = tuple[dt.datetime, dt.datetime | None]
+
+
+def run_spans(events: Sequence[Event]) -> list[Span]:
+    """When each apply or apply --resume process held the run: from the lock event that
+    started it to the next lock event (its release, a forced unlock, a takeover), open-ended
+    while it still holds the lock. Other commands' spans (confirm) are left out."""
+    spans: list[Span] = []
+    start: dt.datetime | None = None
+    for event in events:
+        if event.kind not in _LOCK_EVENTS:
+            continue
+        if start is not None:
+            spans.append((start, event.time))
+            start = None
+        if event.kind in {"lock_acquired", "lock_takeover"} and lock_command(event).startswith(
+            RUN_COMMANDS
+        ):
+            start = event.time
+    if start is not None:
+        spans.append((start, None))
+    return spans
+
+
+def ended(
+    events: Sequence[Event],
+    last_change: Callable[[dt.datetime, dt.datetime | None], dt.datetime | None],
+) -> dt.datetime | None:
+    """When the run's apply processes last did something: the latest of their starts, their
+    timeline events and the item changes within their spans (`last_change(start, end)`, from
+    the journal). Not the lock's release: `apply` writes its reports before it lets go, and
+    `entra-bulk report` must rebuild them the same; nor anything `confirm` did later."""
+    moments: list[dt.datetime] = []
+    for start, end in run_spans(events):
+        moments.append(start)
+        moments.extend(
+            e.time
+            for e in events
+            if e.kind not in _LOCK_EVENTS and start <= e.time and (end is None or e.time < end)
+        )
+        change = last_change(start, end)
+        if change is not None:
+            moments.append(change)
+    return max(moments, default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ import pytest
 
 from runner.errors import ExitCode
 from runner.report_data import Outcome, assess, count_text, neutralise
-from runner.report_timeline import bucket_size, figures, timeline
+from runner.report_timeline import bucket_size, ended, figures, run_spans, timeline
 from runner.runstate import Event, ItemStatus, LockInfo
 from tests.report_support import at
 
@@ -61,7 +61,32 @@ def test_figures_count_429s_pauses_peaks_and_runs() -> None:
     found = figures(events)
     assert (found.throttled, found.paused_s, found.slow_downs, found.speed_ups) == (1, 2.0, 1, 1)
     assert (found.throttle_warnings, found.peak_throttle_percentage) == (2, 0.93)
-    assert (found.halts, found.runs, found.ended) == (("retries ran out",), 2, at(22))
+    assert (found.halts, found.runs) == (("retries ran out",), 2)
+
+
+def test_the_run_ends_with_the_last_apply_activity_not_a_lock_release_or_confirm() -> None:
+    """`ended` is the latest start, event or item change inside apply processes' spans."""
+    events = [
+        _lock(1, "apply"),
+        _event(2, "halt", 21, reason="retries ran out"),
+        _event(3, "lock_released", 22),
+        _lock(4, "apply --resume", 60),
+        _event(5, "lock_released", 80),
+        _lock(6, "confirm", 90),
+        _event(7, "lock_released", 91),
+    ]
+    assert run_spans(events) == [(at(0), at(22)), (at(60), at(80))]
+    asked: list[tuple[dt.datetime, dt.datetime | None]] = []
+
+    def last_change(start: dt.datetime, end: dt.datetime | None) -> dt.datetime | None:
+        asked.append((start, end))
+        return at(75) if start == at(60) else None
+
+    assert ended(events, last_change) == at(75)
+    assert asked == [(at(0), at(22)), (at(60), at(80))]
+    assert ended(events[:4], lambda start, end: None) == at(60)  # the resume still holds it
+    assert ended(events[:2], lambda start, end: None) == at(21)
+    assert ended([_lock(1, "confirm")], lambda start, end: at(5)) is None
 
 
 @pytest.mark.parametrize(
