@@ -9,16 +9,19 @@ Regenerate the command reference after changing a command's help:
 
 from __future__ import annotations
 
+import io
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from runner.actions import registry
 from runner.actions.behaviours import behaviour
-from runner.cli import cli
+from runner.cli import Console, cli, main
 from runner.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +132,25 @@ def test_the_quick_start_ends_with_the_demo_and_ci_finds_the_test_command() -> N
         done.stdout
         == "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
     )
+
+
+def test_the_checking_a_plan_commands_work_from_the_repository_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each `validate` command under "Checking a plan" exits 0 run as written from the repo."""
+    section = _readme().split("\n### Checking a plan\n", 1)[1]
+    block = re.search(r"^```sh\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert block is not None
+    commands = block.group(1).splitlines()
+    assert len(commands) == 2
+    monkeypatch.chdir(ROOT)
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:2] == ["entra-bulk", "validate"]
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(SystemExit) as exited:
+            main(words[1:], console=Console(stdout=out, stderr=err))
+        assert exited.value.code == 0, (command, out.getvalue(), err.getvalue())
 
 
 def test_the_permission_table_is_what_preflight_checks() -> None:
