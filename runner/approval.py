@@ -480,15 +480,25 @@ def verifier(plan: FrozenPlan, *, program: str = "ssh-keygen") -> SignatureCheck
     if path is None:
         return lambda approval: "the plan names no safety.allowed_signers to verify against"
     recorded = plan.safety.get("allowed_signers_sha256")
-    if recorded:
-        try:
-            current = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            current = "unreadable"
-        if current != recorded:
-            reason = (
-                f"{path} changed since the plan was made (it was {short(str(recorded))}); "
-                "re-plan to approve with the new keys"
-            )
-            return lambda approval: reason
+    if not recorded:
+        # `plan` always binds the file it was given; without that binding, whoever writes the
+        # file would choose whose signature counts.
+        missing = (
+            "the plan does not record the SHA-256 of its allowed_signers file; "
+            "re-plan with the file in place"
+        )
+        return lambda approval: missing
+    try:
+        current = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        gone = f"the allowed_signers file {path} does not exist"
+        return lambda approval: gone
+    except OSError:
+        current = "unreadable"
+    if current != recorded:
+        reason = (
+            f"{path} changed since the plan was made (it was {short(str(recorded))}); "
+            "re-plan to approve with the new keys"
+        )
+        return lambda approval: reason
     return ssh_verifier(path, program=program)

@@ -6,6 +6,7 @@ No Graph is needed: targets are written as the planner would freeze them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,6 +126,9 @@ def make_plan(
 
     The plan's actions are the targets' actions in their first order.
     """
+    safety = dict(safety or {})
+    # `plan` adds the signers file's hash to the frozen safety section (not a plan-file key).
+    signers_sha256 = safety.pop("allowed_signers_sha256", None)
     source = plan.build(
         {
             "version": 1,
@@ -133,7 +137,7 @@ def make_plan(
             "actions": list(dict.fromkeys(c.action for t in targets for c in t.changes))
             or ["revoke_sessions"],
             "targets": [{"user": t.upn} for t in targets] or [{"user": "nobody@contoso.com"}],
-            "safety": safety or {},
+            "safety": safety,
         }
     )
     content = frozen.build_content(
@@ -147,6 +151,8 @@ def make_plan(
         unresolved=[{k: v for k, v in u.items() if k != "source"} for u in unresolved],
         warnings=warnings,
     )
+    if signers_sha256 is not None:
+        content["plan"]["safety"]["allowed_signers_sha256"] = signers_sha256
     # As the planner does: where an unresolved target was written is outside the digest.
     info = {
         "graph_url": "https://graph.microsoft.com",
@@ -191,3 +197,10 @@ def allowed_signers(path: Path, entries: Sequence[tuple[str, Key]]) -> Path:
     """Write an allowed_signers file of `(principal, key)` lines."""
     path.write_text("".join(key.line(principal) + "\n" for principal, key in entries))
     return path
+
+
+def signers_safety(path: Path) -> dict[str, str]:
+    """The safety settings `plan` records for the allowed_signers file at `path` (named
+    relative to the plan's folder, as the plan writes it there)."""
+    digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"allowed_signers": path.name, "allowed_signers_sha256": digest}

@@ -26,6 +26,7 @@ from tests.approval_support import (
     allowed_signers,
     make_key,
     make_plan,
+    signers_safety,
     write_plan,
 )
 
@@ -423,11 +424,11 @@ def keys(tmp_path: Path) -> dict[str, Key]:
 
 
 def _signed_plan(tmp_path: Path, keys: dict[str, Key], **safety: Any) -> FrozenPlan:
-    allowed_signers(
+    signers = allowed_signers(
         tmp_path / "allowed_signers",
         [("bob@contoso.com", keys["bob"]), ("carol@contoso.com", keys["carol"])],
     )
-    return write_plan(tmp_path, make_plan(safety={"allowed_signers": "allowed_signers", **safety}))
+    return write_plan(tmp_path, make_plan(safety={**signers_safety(signers), **safety}))
 
 
 def _signed_by(plan: FrozenPlan, name: str, key: Key, digest: str | None = None) -> Approval:
@@ -500,12 +501,12 @@ def test_a_signature_over_another_digest_does_not_count(
 
 def test_one_key_counts_once_whatever_the_names(tmp_path: Path, keys: dict[str, Key]) -> None:
     """bob's key signing as bob and as another listed name is one approval, not two."""
-    allowed_signers(
+    signers = allowed_signers(
         tmp_path / "allowed_signers",
         [("bob@contoso.com,robert@contoso.com", keys["bob"]), ("carol@contoso.com", keys["carol"])],
     )
     plan = write_plan(
-        tmp_path, make_plan(safety={"allowed_signers": "allowed_signers", "required_approvals": 2})
+        tmp_path, make_plan(safety={**signers_safety(signers), "required_approvals": 2})
     )
     first = _signed_by(plan, "bob@contoso.com", keys["bob"])
     again = _signed_by(plan, "robert@contoso.com", keys["bob"])
@@ -521,7 +522,9 @@ def test_one_key_counts_once_whatever_the_names(tmp_path: Path, keys: dict[str, 
 
 def test_a_missing_allowed_signers_file_is_named(tmp_path: Path, keys: dict[str, Key]) -> None:
     """No allowed_signers file: the approval does not count, and the file is named."""
-    plan = write_plan(tmp_path, make_plan(safety={"allowed_signers": "nowhere/signers"}))
+    signers = allowed_signers(tmp_path / "signers", [("bob@contoso.com", keys["bob"])])
+    safety = {**signers_safety(signers), "allowed_signers": "nowhere/signers"}
+    plan = write_plan(tmp_path, make_plan(safety=safety))
     (assessed,) = approval.assess(
         plan,
         [_signed_by(plan, "bob@contoso.com", keys["bob"])],
@@ -529,6 +532,23 @@ def test_a_missing_allowed_signers_file_is_named(tmp_path: Path, keys: dict[str,
     )
     assert (
         assessed.reason == f"the allowed_signers file {tmp_path / 'nowhere/signers'} does not exist"
+    )
+
+
+def test_a_plan_that_did_not_bind_its_signers_verifies_nothing(
+    tmp_path: Path, keys: dict[str, Key]
+) -> None:
+    """allowed_signers without the SHA-256 `plan` records: no signature counts."""
+    allowed_signers(tmp_path / "signers", [("bob@contoso.com", keys["bob"])])
+    plan = write_plan(tmp_path, make_plan(safety={"allowed_signers": "signers"}))
+    (assessed,) = approval.assess(
+        plan,
+        [_signed_by(plan, "bob@contoso.com", keys["bob"])],
+        verify_signature=approval.verifier(plan),
+    )
+    assert assessed.reason == (
+        "the plan does not record the SHA-256 of its allowed_signers file; "
+        "re-plan with the file in place"
     )
 
 

@@ -13,7 +13,7 @@ import click
 from runner import render
 from runner.cli import Console
 from runner.commands._options import csv_options, load_plan, tenant_settings, trace_hook
-from runner.errors import ExitCode
+from runner.errors import ExitCode, InputError
 from runner.frozen import write
 from runner.graph.connect import connect
 from runner.planner import make_plan
@@ -26,20 +26,25 @@ def default_output(name: str) -> Path:
     return Path(f"{safe}.plan.json")
 
 
-def _signers_hash(console: Console, setting: str | None, target: Path) -> str | None:
+def _signers_hash(setting: str | None, target: Path) -> str | None:
     """The sha256 of the allowed_signers file (relative to the frozen plan's folder)."""
     if not setting:
         return None
     path = Path(setting).expanduser()
     if not path.is_absolute():
         path = target.parent / path
-    if not path.is_file():
-        console.warn(
-            f"safety.allowed_signers names {path}, which does not exist: approvals cannot be "
-            "verified until it does, and the plan will not record which keys may sign"
-        )
-        return None
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        # Fail closed: a plan that does not bind its signers would let whoever writes the file
+        # later decide whose signature counts.
+        message = f"safety.allowed_signers: cannot read {path} ({exc.strerror or exc})"
+        raise InputError(
+            message,
+            hint="the path is relative to the frozen plan's folder (-o); create the file "
+            "(ssh's allowed_signers format) before planning",
+        ) from None
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @click.command(name="plan")
@@ -78,7 +83,7 @@ def command(
     console: Console = ctx.obj
     plan = load_plan(console, plan_file, csv)
     target = output or default_output(plan.name)
-    signers_hash = _signers_hash(console, plan.safety.allowed_signers, target)
+    signers_hash = _signers_hash(plan.safety.allowed_signers, target)
     settings = tenant_settings(console)
     with connect(
         settings,

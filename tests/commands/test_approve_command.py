@@ -21,6 +21,7 @@ from tests.approval_support import (
     allowed_signers,
     make_key,
     make_plan,
+    signers_safety,
     write_plan,
 )
 
@@ -172,7 +173,7 @@ def keys(folder: Path) -> dict[str, Key]:
 
 
 def _signed_plan(folder: Path) -> FrozenPlan:
-    return write_plan(folder, make_plan(safety={"allowed_signers": "signers"}))
+    return write_plan(folder, make_plan(safety=signers_safety(folder / "signers")))
 
 
 def test_a_signed_approval_is_checked_at_once_and_recorded(

@@ -72,3 +72,17 @@ def test_trace_http_logs_requests_without_secrets(tenant: Tenant) -> None:
     lines = [line for line in ran.err.splitlines() if line.startswith("http ")]
     assert lines and all(" request-id=" in line for line in lines)
     assert "eyJ" not in ran.err
+
+
+def test_a_missing_allowed_signers_file_stops_the_plan(tenant: Tenant) -> None:
+    """safety.allowed_signers naming no file exits 2 before any request: the plan must bind
+    the keys that may approve it."""
+    (tenant.folder / "p.yaml").write_text(PLAN + "safety: {allowed_signers: signers}\n")
+    ran = tenant.cli("--tenant", "emulator", "plan", "p.yaml", "-o", "out/p.plan.json")
+    assert ran.code == ExitCode.INVALID_INPUT
+    assert ran.err == (
+        "error: safety.allowed_signers: cannot read out/signers (No such file or directory)\n"
+        "hint: the path is relative to the frozen plan's folder (-o); create the file "
+        "(ssh's allowed_signers format) before planning\n"
+    )
+    assert tenant.admin.get("/requests").json()["value"] == []

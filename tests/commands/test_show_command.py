@@ -20,6 +20,7 @@ from tests.approval_support import (
     allowed_signers,
     make_key,
     make_plan,
+    signers_safety,
     target,
     write_plan,
 )
@@ -222,7 +223,7 @@ def test_show_verifies_signed_approvals(folder: Path) -> None:
     bob = make_key(folder / "keys", "bob")
     eve = make_key(folder / "keys", "eve")
     allowed_signers(folder / "signers", [("bob@contoso.com", bob)])
-    plan = write_plan(folder, make_plan(targets=[MEGAN], safety={"allowed_signers": "signers"}))
+    plan = write_plan(folder, make_plan(targets=[MEGAN], safety=signers_safety(folder / "signers")))
     assert plan.path is not None
     for name, key in (("bob@contoso.com", bob), ("eve@contoso.com", eve)):
         made = signature.sign(plan.digest, key=key.private)
