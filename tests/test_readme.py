@@ -19,10 +19,20 @@ from pathlib import Path
 import click
 import pytest
 
+from runner import approval
 from runner.actions import registry
 from runner.actions.behaviours import behaviour
 from runner.cli import Console, cli, main
+from runner.commands import approve
 from runner.errors import ExitCode
+from tests.approval_support import (
+    NOW,
+    allowed_signers,
+    make_key,
+    make_plan,
+    signers_safety,
+    write_plan,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -151,6 +161,35 @@ def test_the_checking_a_plan_commands_work_from_the_repository_folder(
         with pytest.raises(SystemExit) as exited:
             main(words[1:], console=Console(stdout=out, stderr=err))
         assert exited.value.code == 0, (command, out.getvalue(), err.getvalue())
+
+
+def test_the_by_hand_check_of_a_signed_approval_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's lines that write approval.sig and run ssh-keygen -Y verify accept an
+    approval made with `entra-bulk approve --sign-with`."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(approve, "clock", lambda: NOW)
+    bob = make_key(tmp_path / "keys", "bob")
+    signers = allowed_signers(tmp_path / "allowed_signers", [("bob@contoso.com", bob)])
+    plan = write_plan(tmp_path, make_plan(safety=signers_safety(signers)))
+    console = Console(stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(SystemExit) as exited:
+        args = ["approve", "breach.plan.json", "--approver", "bob@contoso.com"]
+        main([*args, "--sign-with", "keys/bob"], console=console)
+    assert exited.value.code == 0
+    lines = _section("Walkthrough").split("**Signed approvals.**", 1)[1].splitlines()
+    extract = next(line for line in lines if line.endswith("> approval.sig"))
+    check = next(line for line in lines if "ssh-keygen -Y verify" in line)
+    script = f"{extract}\n{check.replace('sha256:…', plan.digest)}\n"
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        f'Good "entra-bulk-plan" signature for bob@contoso.com with ED25519 key '
+        f"{approval.load(tmp_path / 'breach.plan.json')[0].key_fingerprint}\n"
+    )
 
 
 def test_the_permission_table_is_what_preflight_checks() -> None:
