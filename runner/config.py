@@ -15,7 +15,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -239,7 +239,7 @@ def resolve(
             raise ConfigError(msg)
         return _from_profile(tenant, profiles[tenant], env, source)
     if env.get("AZURE_TENANT_ID"):
-        return _from_environment(env)
+        return _with_profile_rails(_from_environment(env), profiles, source)
     default = data.get("default")
     if isinstance(default, str) and default in profiles:
         return _from_profile(default, profiles[default], env, source)
@@ -381,6 +381,26 @@ def _from_environment(env: Mapping[str, str]) -> Settings:
         certificate_password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
         managed_identity_client_id=client_id if auth is AuthMode.MANAGED_IDENTITY else None,
     )
+
+
+def _with_profile_rails(
+    settings: Settings, profiles: Mapping[str, Any], source: Path | None
+) -> Settings:
+    """Environment credentials keep the protections of every profile for the same tenant:
+    a profile's rails apply to every plan, whichever way the run signs in."""
+    users: dict[str, None] = {}
+    groups: dict[str, None] = {}
+    for name, raw in profiles.items():
+        if not isinstance(raw, dict):
+            continue
+        if str(raw.get("tenant_id", "")).lower() != settings.tenant_id.lower():
+            continue
+        where = f"{source}: [profiles.{name}]"
+        users.update(dict.fromkeys(_strings(raw.get("protected_users"), where, "protected_users")))
+        groups.update(
+            dict.fromkeys(_strings(raw.get("protected_groups"), where, "protected_groups"))
+        )
+    return replace(settings, protected_users=tuple(users), protected_groups=tuple(groups))
 
 
 def emulator_settings(env: Mapping[str, str]) -> Settings:

@@ -125,6 +125,25 @@ def test_azure_identity_environment_variables(
     )
 
 
+def test_environment_credentials_keep_the_profile_rails(tmp_path: Path) -> None:
+    """AZURE_* credentials for a tenant with a profile still protect that profile's users and
+    groups; another tenant's profile adds nothing."""
+    path = _write(
+        tmp_path,
+        f'[profiles.prod]\ntenant_id = "{TENANT.upper()}"\nauth = "managed-identity"\n'
+        'protected_users = ["bg1@contoso.com"]\nprotected_groups = ["Emergency Access"]\n'
+        '[profiles.other]\ntenant_id = "00000000-0000-0000-0000-000000000009"\n'
+        'auth = "managed-identity"\nprotected_users = ["someone@fabrikam.com"]\n',
+    )
+    env = {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT, "AZURE_CLIENT_SECRET": "s"}
+    settings = resolve(tenant=None, config_path=path, env=env)
+    assert (settings.profile, settings.protected_users, settings.protected_groups) == (
+        "environment",
+        ("bg1@contoso.com",),
+        ("Emergency Access",),
+    )
+
+
 def test_no_tenant_names_both_ways_forward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No profile and no credentials: the error says configure a profile or use the emulator."""
     monkeypatch.chdir(tmp_path)
