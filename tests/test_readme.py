@@ -9,6 +9,7 @@ Regenerate the command reference after changing a command's help:
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import shlex
@@ -192,7 +193,22 @@ def test_the_by_hand_check_of_a_signed_approval_verifies(
     )
 
 
-def test_the_permission_table_is_what_preflight_checks() -> None:
+def test_the_unpaced_benchmark_is_described_as_the_code_runs_it() -> None:
+    """bench/throughput.py gives the unpaced runner quotas of a billion, and README and
+    bench/RESULTS.md say so."""
+    source = (ROOT / "bench" / "throughput.py").read_text(encoding="utf-8")
+    (value,) = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        and [getattr(t, "id", None) for t in node.targets] == ["UNPACED"]
+    ]
+    assert value == 1_000_000_000
+    results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    assert "| unpaced (runner quotas of a billion: the pacer never waits) |" in results
+    assert "×10⁶" not in results
+    assert "| the same with the pacer off (a budget of a billion) |" in _readme()
+
     """Every action has a row; each permission it names satisfies the action's own check."""
     rows = {}
     for line in _section("Connecting a real tenant").splitlines():
