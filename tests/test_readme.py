@@ -209,6 +209,8 @@ def test_the_unpaced_benchmark_is_described_as_the_code_runs_it() -> None:
     assert "×10⁶" not in results
     assert "| the same with the pacer off (a budget of a billion) |" in _readme()
 
+
+def test_the_permission_table_is_what_preflight_checks() -> None:
     """Every action has a row; each permission it names satisfies the action's own check."""
     rows = {}
     for line in _section("Connecting a real tenant").splitlines():
