@@ -17,9 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.actions.base import Read as NeededRead
-from runner.actions.base import Step
+from runner.actions.base import Secret, Step
 from runner.actions.behaviours import behaviour
-from runner.engine.dispatch import Context, Dispatcher, Pending, RetryBudgetExhaustedError
+from runner.engine.dispatch import (
+    Context,
+    Dispatcher,
+    Pending,
+    RetryBudgetExhaustedError,
+    applied,
+)
 from runner.engine.pacer import Pacer
 from runner.engine.reader import Reader
 from runner.engine.schedule import ItemWork, Scheduler, StepState, StepWork, users_from
@@ -29,7 +35,7 @@ from runner.frozen import FrozenTarget
 from runner.graph.client import GraphClient
 from runner.journal import Journal
 from runner.resolve import BETA_ONLY_KINDS, privileged_roles
-from runner.runstate import Item, ItemStatus, StepRecord, StepStatus, Verification
+from runner.runstate import Item, ItemStatus, Outcome, StepRecord, StepStatus, Verification
 from runner.secretfile import SecretsFile
 from runner.state import COLLECTION, UserState
 
@@ -311,17 +317,80 @@ class Run:
             state = states.get(target.object_id)
             if state is None or state.fingerprint() != target.fingerprint:
                 reason = _describe_drift(target, state)
-                ids = [item.id for item in items if item.status is ItemStatus.PLANNED]
+                # The target ends here, whatever the run does next: a drifted target handed
+                # back to a later wave would be read, found drifted and handed back forever.
+                self._end_drifted(state, items, reason)
                 if self.options.on_drift == "abort":
                     self.result.drift_abort = f"{target.upn}: {reason}"
                     self.journal.record_event("drift_abort", {"upn": target.upn, "reason": reason})
                     raise DriftAbortError(self.result.drift_abort)
-                if ids:
-                    self.journal.set_status(ids, ItemStatus.DRIFTED, reason=reason)
                 self.events.emit("drifted", upn=target.upn, reason=reason)
                 continue
             works.extend(self._item_works(state, items))
         self.dispatcher.drive(Scheduler(users_from(works)))
+
+    def _end_drifted(self, state: UserState | None, items: Sequence[Item], reason: str) -> None:
+        """End every open item of a drifted target: planned items become drifted; a step
+        already sent (its outcome unknown) is decided by the read-back the drift check made,
+        and nothing more is sent to the target (reliability Rule 2: every item ends)."""
+        planned = [item.id for item in items if item.status is ItemStatus.PLANNED]
+        if planned:
+            self.journal.set_status(planned, ItemStatus.DRIFTED, reason=reason)
+        for item in items:
+            if item.status is not ItemStatus.PLANNED:
+                self._end_sent_item(item, state, reason)
+
+    def _end_sent_item(self, item: Item, state: UserState | None, reason: str) -> None:
+        options = self.plan_options.get(item.action, {})
+        records = self.journal.steps(item.id)
+        outcomes: list[Outcome] = []
+        done = {r.key for r in records if r.status is StepStatus.SUCCEEDED}
+        failed = any(r.status is StepStatus.FAILED for r in records)
+        for record in records:
+            if record.status not in {StepStatus.UNKNOWN, StepStatus.INTENT}:
+                continue
+            step = step_for_key(
+                item.action, record.key, item.object_id, options, delegated=self.delegated
+            )
+            since = record.intent_time or item.started or dt.datetime.now(dt.UTC)
+            lost_pass = (
+                step is not None
+                and step.secret is Secret.ACCESS_PASS
+                and not self.dispatcher.ctx.secrets.has(str(item.id))
+            )
+            if (
+                state is not None
+                and step is not None
+                and not lost_pass
+                and applied(step, item.action, state, self.plan_options, since)
+            ):
+                done.add(record.key)
+                self.dispatcher.counters.reconciled += 1
+                message = "reconciled: the read-back shows it applied"
+                status = StepStatus.SUCCEEDED
+            else:
+                failed = True
+                message = (
+                    "the user no longer exists"
+                    if state is None
+                    else f"{reason}; the read-back shows it was not applied; not re-sent"
+                )
+                status = StepStatus.FAILED
+            outcomes.append(
+                Outcome(item_id=item.id, step_key=record.key, status=status, error_message=message)
+            )
+        self.journal.record_outcomes(outcomes)
+        left = state is None or any(
+            step.key not in done
+            for step in behaviour(item.action).steps(state, options, delegated=self.delegated)
+        )
+        if failed or (done and not left):
+            self.journal.finish_item(item.id, reason=reason)
+        else:
+            # Some steps succeeded, the rest are not sent to a target that changed.
+            self.journal.set_status(
+                [item.id], ItemStatus.FAILED, reason=f"{reason}; its other steps were not sent"
+            )
 
     def _item_works(self, state: UserState, items: Sequence[Item]) -> list[ItemWork]:
         works: list[ItemWork] = []

@@ -533,12 +533,12 @@ class Dispatcher:
         if state is None:
             return StepState.FAILED, "the user no longer exists"
         since = self.intent_times.get(item.item_id, dt.datetime.now(dt.UTC))
-        applied = _applied(work.step, item.action, state, self.ctx.options, since)
+        done = applied(work.step, item.action, state, self.ctx.options, since)
         if work.step.secret is Secret.ACCESS_PASS and not self.ctx.secrets.has(str(item.item_id)):
             # Graph generated a pass we never received: a new one replaces it (product-spec §5).
             self._reissue.add(item.item_id)
             return StepState.PENDING, ""
-        if applied:
+        if done:
             self.counters.reconciled += 1
             return StepState.DONE, "reconciled: the read-back shows it applied"
         if throttled or behaviour(item.action).repeatable:
@@ -596,13 +596,14 @@ def _refused(verdict: Classified) -> bool:
     return verdict.verdict is Verdict.NOT_SENT and verdict.status is None
 
 
-def _applied(
+def applied(
     step: Step,
     action: str,
     state: UserState,
     options: Mapping[str, Mapping[str, Any]],
     since: dt.datetime,
 ) -> bool:
+    """Whether the read-back `state` shows `step` applied (since `since`)."""
     if step.method == "DELETE" and "/authentication/" in step.path:
         method_id = step.path.rsplit("/", 1)[-1]
         return state.methods is not None and all(m.id != method_id for m in state.methods)

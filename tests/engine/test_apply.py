@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from runner.emulator import Emulator
 from runner.errors import ExitCode
+from runner.journal import Journal
 from tests.conftest import EmulatorFactory
 from tests.engine.apply_support import (
     Tenant,
@@ -18,6 +23,7 @@ from tests.engine.apply_support import (
     tenant_for,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 BREACH = """version: 1
 name: breach
 ticket: INC-1
@@ -283,3 +289,97 @@ def test_resume_completes_an_interrupted_run(tenant: Tenant) -> None:
     assert not {"planned", "intent", "unknown"} & set(statuses(rows))
     resets = [n for (_, effect), n in tenant.effects().items() if effect == "password_reset"]
     assert max(resets) == 1
+
+
+def _cli_process(
+    tenant: Tenant, *args: str, crash_at: str | None = None, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """`entra-bulk --tenant emulator ARGS` in a child process (killing itself at `crash_at`)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "ENTRA_BULK_CRASH_AT"}}
+    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1")
+    if crash_at is not None:
+        env["ENTRA_BULK_CRASH_AT"] = crash_at
+    argv = [sys.executable, "-m", "runner", "--tenant", "emulator", *args]
+    return subprocess.run(
+        argv, cwd=tenant.folder, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def _statuses_in_journal(run_dir: Path) -> dict[str, set[str]]:
+    """Each UPN's item statuses, read from the run's journal."""
+    found: dict[str, set[str]] = {}
+    with Journal.open(run_dir) as journal:
+        for item in journal.items():
+            found.setdefault(item.upn, set()).add(str(item.status))
+    return found
+
+
+TWO_ACTIONS = """version: 1
+name: two
+actions: [reset_password, revoke_sessions]
+targets:
+  - user: adele.vance@contoso.com
+  - user: alex.wilber@contoso.com
+  - user: megan.bowen@contoso.com
+safety: {required_approvals: 0, canary: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "first_code"),
+    [
+        (("--no-canary",), ExitCode.FINISHED_WITH_FAILURES),
+        ((), ExitCode.FINISHED_WITH_FAILURES),
+        (("--no-canary", "--on-drift", "abort"), ExitCode.REFUSED),
+    ],
+)
+def test_resume_ends_unknown_items_of_a_deleted_user(
+    tenant: Tenant, args: tuple[str, ...], first_code: ExitCode
+) -> None:
+    """A user deleted while their reset's outcome was unknown: --resume fails that item (no
+    loop), drifts the rest of the user, and ends the run (after an abort, the next resume)."""
+    plan = tenant.plan(TWO_ACTIONS)
+    crashed = _cli_process(
+        tenant, "apply", str(plan), "--yes", *args, crash_at="after_send_before_outcome"
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    run_dir = tenant.run_dir()
+    assert "intent" in _statuses_in_journal(run_dir)["adele.vance@contoso.com"]
+    adele = tenant.user_id("adele.vance@contoso.com")
+    assert tenant.admin.delete(f"/users/{adele}").status_code == 204
+    resumed = _cli_process(tenant, "apply", "--resume", str(run_dir), timeout_s=60)
+    assert resumed.returncode == first_code, resumed.stderr
+    if first_code == ExitCode.REFUSED:
+        assert "aborted on drift: adele.vance@contoso.com: the user no longer exists" in (
+            resumed.stderr
+        )
+        resumed = _cli_process(tenant, "apply", "--resume", str(run_dir), timeout_s=60)
+        assert resumed.returncode == ExitCode.FINISHED_WITH_FAILURES, resumed.stderr
+    rows = tenant.report(run_dir)
+    assert not {"planned", "intent", "unknown"} & set(statuses(rows)), statuses(rows)
+    gone = {row["action"]: row for row in rows if row["object_id"] == adele}
+    assert gone["reset_password"]["status"] == "failed"
+    assert gone["reset_password"]["error_message"] == "the user no longer exists"
+    assert gone["revoke_sessions"]["status"] in {"failed", "drifted"}
+    others = [row["status"] for row in rows if row["object_id"] != adele]
+    assert set(others) == {"verified"}, others
+    resets = [n for (_, effect), n in tenant.effects().items() if effect == "password_reset"]
+    assert max(resets) == 1
+
+
+def test_resume_reconciles_unknown_items_of_a_changed_user(tenant: Tenant) -> None:
+    """A user renamed while their reset's outcome was unknown: the read-back shows it applied,
+    so --resume records it succeeded (not re-sent, not drifted) and the rest drifted."""
+    plan = tenant.plan(TWO_ACTIONS)
+    crashed = _cli_process(
+        tenant, "apply", str(plan), "--yes", "--no-canary", crash_at="after_send_before_outcome"
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    adele = tenant.user_id("adele.vance@contoso.com")
+    tenant.admin.patch(f"/users/{adele}", json={"userPrincipalName": "adele.v@contoso.com"})
+    resumed = _cli_process(tenant, "apply", "--resume", str(tenant.run_dir()), timeout_s=60)
+    assert resumed.returncode == ExitCode.SUCCESS, resumed.stderr
+    rows = {row["action"]: row for row in tenant.report() if row["object_id"] == adele}
+    assert rows["reset_password"]["status"] == "verified"
+    assert rows["revoke_sessions"]["status"] in {"verified", "drifted"}
+    assert tenant.effects()[(adele, "password_reset")] == 1
