@@ -129,7 +129,7 @@ def make_plan(
     resolution = resolve(plan, reader, roles=roles, domains=domains, resolution=Resolution())
     warnings.extend(resolution.warnings)
     group_members = protected_group_members(
-        reader, (*plan.safety.protected_groups, *settings.protected_groups), warnings
+        reader, (*plan.safety.protected_groups, *settings.protected_groups)
     )
     rails = build_rails(
         plan_users=plan.safety.protected_users,

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from runner.actions.base import Read as NeededRead
 from runner.engine.reader import PageError, Read, Reader
+from runner.errors import RefusedError
 from runner.graph.facts import GraphResponse
 from runner.graph.paths import is_guid, odata_string, user_path
 from runner.plan import Plan, TargetKind, TargetSelector
@@ -143,31 +144,33 @@ def privileged_roles(reader: Reader, warnings: list[str]) -> dict[str, tuple[str
             "could not read which roles are privileged (roleDefinitions); "
             "using Microsoft's built-in list"
         )
-    try:
-        roles = list(reader.pages("/directoryRoles"))
-    except PageError as exc:
-        warnings.append(
-            f"could not read directory roles ({exc}); privileged targets cannot be detected "
-            "(grant RoleManagement.Read.Directory)"
-        )
-        return {}
     holders: dict[str, list[str]] = {}
-    for role in roles:
-        if str(role.get("roleTemplateId", "")).lower() not in privileged:
-            continue
-        name = str(role.get("displayName"))
-        for member in reader.pages(
-            f"/directoryRoles/{role['id']}/members", params={"$select": "id"}
-        ):
-            member_type = str(member.get("@odata.type", ""))
-            if member_type.endswith("group"):
-                users = _group_user_ids(reader, str(member["id"]))
-            elif member_type.endswith("user") or not member_type:
-                users = [str(member["id"]).lower()]
-            else:
-                users = []
-            for user_id in users:
-                holders.setdefault(user_id, []).append(name)
+    try:
+        for role in reader.pages("/directoryRoles"):
+            if str(role.get("roleTemplateId", "")).lower() not in privileged:
+                continue
+            name = str(role.get("displayName"))
+            for member in reader.pages(
+                f"/directoryRoles/{role['id']}/members", params={"$select": "id"}
+            ):
+                member_type = str(member.get("@odata.type", ""))
+                if member_type.endswith("group"):
+                    users = _group_user_ids(reader, str(member["id"]))
+                elif member_type.endswith("user") or not member_type:
+                    users = [str(member["id"]).lower()]
+                else:
+                    users = []
+                for user_id in users:
+                    holders.setdefault(user_id, []).append(name)
+    except PageError as exc:
+        # Fail closed: without the role holders, an administrator would be planned as anyone.
+        message = (
+            f"could not read the holders of privileged directory roles ({exc}): "
+            "privileged targets cannot be told apart, so nothing is planned"
+        )
+        raise RefusedError(
+            message, hint="grant RoleManagement.Read.Directory, or try again later"
+        ) from None
     return {user: tuple(sorted(set(names))) for user, names in holders.items()}
 
 
@@ -204,20 +207,25 @@ def find_group(reader: Reader, value: str) -> tuple[str | None, str]:
     return str(matches[0]["id"]).lower(), ""
 
 
-def protected_group_members(
-    reader: Reader, names: Iterable[str], warnings: list[str]
-) -> dict[str, str]:
+def protected_group_members(reader: Reader, names: Iterable[str]) -> dict[str, str]:
     """User id → the protected group that makes it protected."""
     members: dict[str, str] = {}
     for name in names:
-        group_id, reason = find_group(reader, name)
-        if group_id is None:
-            warnings.append(
-                f"protected group {name!r} was not found ({reason}): nobody is protected by it"
-            )
-            continue
-        for user_id in _group_user_ids(reader, group_id):
-            members.setdefault(user_id, name)
+        try:
+            group_id, reason = find_group(reader, name)
+            if group_id is not None:
+                for user_id in _group_user_ids(reader, group_id):
+                    members.setdefault(user_id, name)
+                continue
+        except PageError as exc:
+            reason = f"Graph answered {exc}"
+        # Fail closed: a misspelt or renamed protected group would protect nobody.
+        message = f"protected group {name!r} cannot be read ({reason}): nothing is planned"
+        raise RefusedError(
+            message,
+            hint="correct the name in the plan's or the profile's protected_groups "
+            "(or name the group by its object id)",
+        )
     return members
 
 
@@ -283,13 +291,22 @@ def resolve(
             if group_id is None:
                 result.unresolved.append(Unresolved(selector=selector, reason=reason))
                 continue
-            count = 0
-            for item in reader.pages(
-                f"/groups/{group_id}/transitiveMembers/microsoft.graph.user",
-                params={"$select": USER_SELECT, "$top": "999"},
-            ):
+            try:
+                members = list(
+                    reader.pages(
+                        f"/groups/{group_id}/transitiveMembers/microsoft.graph.user",
+                        params={"$select": USER_SELECT, "$top": "999"},
+                    )
+                )
+            except PageError as exc:
+                # None of its members is planned: half a group would be worse than none.
+                result.unresolved.append(
+                    Unresolved(selector=selector, reason=f"Graph refused its members: {exc}")
+                )
+                continue
+            for item in members:
                 add(item, selector)
-                count += 1
+            count = len(members)
             if count == 0:
                 result.warnings.append(f"group {selector.value!r} has no user members")
         elif selector.kind is TargetKind.QUERY:

@@ -274,6 +274,63 @@ def test_rails_refuse_and_say_why(emulator: Emulator, tmp_path: Path) -> None:
     assert frozen.content["summary"]["refused_targets"] == 4
 
 
+def test_a_protected_group_that_cannot_be_found_refuses_the_plan(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A misspelt protected group protects nobody, so the plan is refused (exit 3), not warned."""
+    plan = _plan(
+        tmp_path,
+        "version: 1\nname: t\nactions: [disable_account]\n"
+        "targets:\n  - user: adele.vance@contoso.com\n"
+        "safety:\n  protected_groups: [Emergency Acess Accounts]\n",
+    )
+    with pytest.raises(RefusedError) as raised:
+        _run(emulator, plan)
+    assert str(raised.value) == (
+        "protected group 'Emergency Acess Accounts' cannot be read (no group has this name): "
+        "nothing is planned"
+    )
+
+
+def test_unreadable_role_holders_refuse_the_plan(
+    emulator: Emulator, admin: httpx.Client, tmp_path: Path
+) -> None:
+    """When the privileged roles' members cannot be read, no target can be told safe: exit 3."""
+    rule = {"kind": "status", "status": 403, "method": "GET", "path": "/directoryRoles/*/members"}
+    assert admin.post("/faults", json=rule).status_code == 201
+    plan = _plan(tmp_path, BASE)
+    with pytest.raises(RefusedError) as raised:
+        _run(emulator, plan)
+    assert str(raised.value).startswith(
+        "could not read the holders of privileged directory roles (403 "
+    )
+    assert str(raised.value).endswith(
+        "privileged targets cannot be told apart, so nothing is planned"
+    )
+
+
+def test_a_group_whose_members_are_refused_is_unresolved(
+    emulator: Emulator, admin: httpx.Client, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """A 403 on a target group's members plans none of them and says why."""
+    found = graph.get("/groups", params={"$filter": "displayName eq 'Leavers 2026-Q4'"})
+    (group,) = found.json()["value"]
+    rule = {
+        "kind": "status",
+        "status": 403,
+        "method": "GET",
+        "path": f"/groups/{group['id']}/transitiveMembers/microsoft.graph.user",
+    }
+    assert admin.post("/faults", json=rule).status_code == 201
+    plan = _plan(
+        tmp_path, HEADER + "actions: [revoke_sessions]\ntargets:\n  - group: Leavers 2026-Q4\n"
+    )
+    frozen = _run(emulator, plan)
+    assert frozen.content["targets"] == []
+    (unresolved,) = frozen.content["unresolved"]
+    assert unresolved["reason"].startswith("Graph refused its members: 403 ")
+
+
 def test_allow_privileged_by_object_id(emulator: Emulator, tmp_path: Path) -> None:
     """A privileged user listed by object id in allow_privileged is planned."""
     user = emulator.store.user("helpdesk@contoso.com") if emulator.store else None
