@@ -297,7 +297,7 @@ def write_all(
     built = collect(run_dir, journal)
     rows = _rows(journal, built.header)
     secrets_path = run_dir / SECRETS_FILE
-    secrets = str(secrets_path) if built.tally.secrets and secrets_path.exists() else None
+    secrets = str(secrets_path) if built.tally.secret_rows and secrets_path.exists() else None
     written = _follow_ups(run_dir, built)
     if "csv" in chosen:
         written.append(_atomic(run_dir / "report.csv", _csv_chunks(rows)))

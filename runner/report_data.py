@@ -35,6 +35,7 @@ COLUMNS: tuple[str, ...] = (
     "finished",
     "verified_at",
     "secret_ref",
+    "secret_state",
     "confirmed_by",
     "ticket",
     "target_ticket",
@@ -61,6 +62,12 @@ STATUS_ORDER: tuple[ItemStatus, ...] = (
 RETRY_STATUSES = frozenset({ItemStatus.FAILED, ItemStatus.DRIFTED})  # re-planned: failed.*
 UNSETTLED_STATUSES = frozenset({ItemStatus.UNKNOWN, ItemStatus.INTENT})  # reconciled: resume
 RUN_COMMANDS = ("apply", "apply --resume")  # the lock events that start a run
+APPLIED_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.VERIFIED})
+# What a row of secrets.csv is worth, by the status of its item (`secret_state` in reports):
+# the file is written before the request, so it also keeps passwords that were never set.
+SECRET_IN_EFFECT = "in effect"  # noqa: S105 - a state, not a secret
+SECRET_NEVER_SET = "never set"  # noqa: S105 - a state, not a secret
+SECRET_UNSETTLED = "unsettled"  # noqa: S105 - a state, not a secret
 
 
 def neutralise(value: Any) -> str:
@@ -92,6 +99,7 @@ def row(item: Item, *, plan_ticket: str | None) -> dict[str, Any]:
         "finished": _time(item.finished),
         "verified_at": _time(item.verified_at),
         "secret_ref": item.secret_ref,
+        "secret_state": secret_state(item),
         "confirmed_by": None if by is None else str(by),
         "ticket": plan_ticket,
         "target_ticket": item.ticket,
@@ -101,6 +109,19 @@ def row(item: Item, *, plan_ticket: str | None) -> dict[str, Any]:
 
 def _time(moment: dt.datetime | None) -> str | None:
     return None if moment is None else stamp(moment)
+
+
+def secret_state(item: Item) -> str | None:
+    """Whether the item's row of secrets.csv is in effect (its change was applied), was never
+    set (the item failed or was skipped: the row must not be handed over), or is unsettled (a
+    resume reads it back or sends it); None for an item without a secret."""
+    if item.secret_ref is None:
+        return None
+    if item.status in APPLIED_STATUSES:
+        return SECRET_IN_EFFECT
+    if item.status in UNSETTLED_STATUSES or item.status is ItemStatus.PLANNED:
+        return SECRET_UNSETTLED
+    return SECRET_NEVER_SET
 
 
 def unverified(item: Item) -> bool:
@@ -115,7 +136,9 @@ class Tally:
     counts: dict[str, int] = field(default_factory=lambda: {str(s): 0 for s in ItemStatus})
     by_action: dict[str, dict[str, int]] = field(default_factory=dict)
     unverified: int = 0
-    secrets: int = 0
+    secrets: int = 0  # rows of secrets.csv in effect: the ones to hand over
+    secrets_never_set: list[Item] = field(default_factory=list)
+    secrets_unsettled: list[Item] = field(default_factory=list)
     max_attempts: int = 0
     sent_finished: list[dt.datetime] = field(default_factory=list)
     retry: list[Item] = field(default_factory=list)
@@ -130,7 +153,13 @@ class Tally:
         per = self.by_action.setdefault(item.action, {})
         per[status] = per.get(status, 0) + 1
         self.unverified += unverified(item)
-        self.secrets += item.secret_ref is not None
+        state = secret_state(item)
+        if state == SECRET_IN_EFFECT:
+            self.secrets += 1
+        elif state == SECRET_NEVER_SET:
+            self.secrets_never_set.append(item)
+        elif state == SECRET_UNSETTLED:
+            self.secrets_unsettled.append(item)
         self.max_attempts = max(self.max_attempts, item.attempts)
         if item.attempts and item.finished is not None:
             self.sent_finished.append(item.finished)
@@ -144,6 +173,11 @@ class Tally:
             self.first_started is None or item.started < self.first_started
         ):
             self.first_started = item.started
+
+    @property
+    def secret_rows(self) -> int:
+        """Items with a row in secrets.csv, in effect or not."""
+        return self.secrets + len(self.secrets_never_set) + len(self.secrets_unsettled)
 
     @property
     def total(self) -> int:

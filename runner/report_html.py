@@ -24,7 +24,7 @@ from typing import Any
 from runner import report_charts
 from runner.report_data import STATUS_ORDER, Outcome, Tally
 from runner.report_timeline import Figures, Timeline
-from runner.runstate import RunHeader, stamp
+from runner.runstate import Item, RunHeader, stamp
 
 ASSETS = Path(__file__).resolve().parent / "report_assets"
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -186,6 +186,11 @@ def _tiles(page: Page) -> list[str]:
     return out
 
 
+def _refs(items: Sequence[Item], shown: int = 20) -> str:
+    """`5, 9, 13`: the first item references (`, ...` when there are more)."""
+    return ", ".join(i.ref for i in items[:shown]) + (", ..." if len(items) > shown else "")
+
+
 def _attention(page: Page) -> list[str]:
     run = shlex.quote(page.run_dir)
     t = page.tally
@@ -221,10 +226,25 @@ def _attention(page: Page) -> list[str]:
         )
     if page.secrets_file:
         items.append(
-            f"<li><b>{t.secrets} secrets</b> (temporary passwords, access passes) are in "
-            f"<code>{_e(page.secrets_file)}</code> (mode 0600) and nowhere else: this report "
-            "holds only their references.</li>"
+            f"<li><b>{t.secrets} of {t.secret_rows} secrets in effect</b> (temporary passwords, "
+            f"access passes) are in <code>{_e(page.secrets_file)}</code> (mode 0600) and nowhere "
+            "else: hand over only the rows whose <code>secret_state</code> is “in effect”; this "
+            "report holds only their references.</li>"
         )
+        if t.secrets_never_set:
+            refs = _refs(t.secrets_never_set)
+            items.append(
+                f"<li><b>{len(t.secrets_never_set)} secrets never set</b> (items {_e(refs)}): "
+                "secrets.csv has them, but their change was not applied: do not hand them "
+                "over.</li>"
+            )
+        if t.secrets_unsettled:
+            refs = _refs(t.secrets_unsettled)
+            items.append(
+                f"<li><b>{len(t.secrets_unsettled)} secrets unsettled</b> (items {_e(refs)}): "
+                "not known to be set; hand them over only once a resume shows them in "
+                "effect.</li>"
+            )
     if not items:
         return []
     return ['<h2 id="attention">Needs attention</h2>', f'<ul class="todo">{"".join(items)}</ul>']

@@ -12,6 +12,7 @@ from pathlib import Path
 from runner.journal import Journal
 from runner.progress import Output
 from runner.report_data import Tally, tally
+from runner.runstate import Item
 from runner.secrets import redact
 
 MANUAL_IDS = 20  # item numbers written out in the confirm command
@@ -71,16 +72,48 @@ def lines(run_dir: str, counted: Tally, figures: RunFigures) -> list[tuple[bool,
             f'then: entra-bulk confirm {run} {ids}{more} --by "YOUR NAME"'
         )
         out.append((False, text))
-    if counted.secrets:
-        secrets = shlex.quote(run_dir + "/secrets.csv")
-        text = (
-            f"Secrets: {counted.secrets} in {secrets} (0600) and nowhere else: hand them over, "
-            "then delete the file"
-        )
-        out.append((False, text))
+    out.extend((False, text) for text in secret_lines(run_dir, counted))
     report = shlex.quote(run_dir + "/report.html")
     out.append((False, f"Report: {report} (rebuild: entra-bulk report {run})"))
     out.append((True, f"Run folder: {run_dir}"))
+    return out
+
+
+def _named(items: list[Item]) -> str:
+    """`5 (alex@contoso.com), 9 (megan@contoso.com)`: the first items, by ref and target."""
+    names = ", ".join(f"{item.ref} ({item.upn or item.object_id})" for item in items[:MANUAL_IDS])
+    return names + (", ..." if len(items) > MANUAL_IDS else "")
+
+
+def secret_lines(run_dir: str, counted: Tally) -> list[str]:
+    """What to do with secrets.csv: hand over only the rows whose change was applied. The file
+    is written before the request, so it also holds passwords that were never set."""
+    total = counted.secret_rows
+    if not total:
+        return []
+    path = shlex.quote(run_dir + "/secrets.csv")
+    never, unsettled = counted.secrets_never_set, counted.secrets_unsettled
+    end = "keep the file until a resume settles the rest" if unsettled else "then delete the file"
+    if counted.secrets == total:
+        head = f"Secrets: {total} in {path} (0600) and nowhere else: hand them over, {end}"
+    elif counted.secrets:
+        head = (
+            f"Secrets: {counted.secrets} of the {total} in {path} (0600) are in effect: hand over "
+            f'only those (secret_state "in effect" in report.csv), {end}'
+        )
+    else:
+        head = f"Secrets: none of the {total} in {path} (0600) is in effect: hand none over, {end}"
+    out = [head]
+    if never:
+        out.append(
+            f"Secrets never set: {len(never)} in secrets.csv, of items {_named(never)}: their "
+            "change was not applied, do not hand them over"
+        )
+    if unsettled:
+        out.append(
+            f"Secrets unsettled: {len(unsettled)} in secrets.csv, of items {_named(unsettled)}: "
+            "not known to be set; hand them over only once a resume shows them in effect"
+        )
     return out
 
 
@@ -95,6 +128,11 @@ def show(console: Output, run_dir: Path, figures: RunFigures) -> None:
             "run_dir": str(run_dir),
             "counts": {k: v for k, v in counted.counts.items() if v},
             "not_verified": counted.unverified,
+            "secrets": {
+                "in_effect": counted.secrets,
+                "never_set": [item.ref for item in counted.secrets_never_set],
+                "unsettled": [item.ref for item in counted.secrets_unsettled],
+            },
             "requests": figures.requests,
             "throttled": figures.throttled,
             "paused_s": round(figures.paused_s, 3),

