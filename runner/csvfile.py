@@ -248,6 +248,7 @@ def _row(
     problems: list[Problem] = []
     listed: list[tuple[str, Location]] = []
     flagged: list[tuple[str, Location]] = []
+    declined = False  # an action column says false (not merely empty)
     for column in columns:
         value = record.fields[column.index]
         where = Location(path=path, line=record.line, column=column.name)
@@ -264,9 +265,18 @@ def _row(
             flag = value.strip().casefold()
             if flag in _TRUE:
                 flagged.append((column.role.removeprefix("action:"), where))
-            elif flag not in _FALSE:
+            elif flag in _FALSE:
+                declined = declined or bool(flag)
+            else:
                 message = f"expected true or false, got {value.strip()!r}"
                 problems.append(Problem.at(where, message))
+    if declined and not flagged and not listed:
+        # All false is not "the plan's actions": that would run exactly what the row declined.
+        message = (
+            "every action column of this row is false or empty, so it selects no action; "
+            "set one to true, or delete the row"
+        )
+        problems.append(Problem.at(locations[base], message))
     if listed and flagged:
         message = "actions are given both in the actions column and in action columns; use one"
         problems.append(Problem.at(locations[base], message))

@@ -164,12 +164,21 @@ def test_csv_actions_column_and_action_columns() -> None:
         {"user": "a@contoso.com", "actions": ["reset_password", "revoke_sessions"]},
         {"user": "b@contoso.com"},
     ]
-    raw = _csv(
-        "user,disable_account,revoke_mfa_sessions\na@contoso.com,TRUE,1\nb@contoso.com,false,\n"
-    )
+    raw = _csv("user,disable_account,revoke_mfa_sessions\na@contoso.com,TRUE,1\nb@contoso.com,,\n")
     assert raw.data["targets"] == [
         {"user": "a@contoso.com", "actions": ["disable_account", "revoke_sessions"]},
         {"user": "b@contoso.com"},
+    ]
+
+
+def test_csv_row_whose_action_columns_are_all_false_is_an_error() -> None:
+    """A row that says false to every action is refused, never given the plan's actions."""
+    raw = _csv("user,disable_account,reset_password\na@contoso.com,false,\nb@contoso.com,0,0\n")
+    assert [p.render() for p in raw.problems] == [
+        "t.csv:2: every action column of this row is false or empty, so it selects no action; "
+        "set one to true, or delete the row",
+        "t.csv:3: every action column of this row is false or empty, so it selects no action; "
+        "set one to true, or delete the row",
     ]
 
 
