@@ -133,19 +133,25 @@ def short(digest: str) -> str:
     return digest[:19] + "…" if len(digest) > 19 else digest
 
 
+def fold(name: str) -> str:
+    """A name as approvers and authors are compared: NFKC-normalised (so fullwidth or other
+    compatibility look-alikes of `root` are `root`), stripped and case-folded."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
 def author_names(plan: FrozenPlan) -> frozenset[str]:
-    """The author's names as approvals are compared with them (case-folded)."""
+    """The author's names as approvals are compared with them (see `fold`)."""
     author = plan.content.get("author")
     if isinstance(author, Mapping):
         names: tuple[Any, ...] = (author.get("name"), author.get("local_user"))
     else:
         names = (author,)
-    return frozenset(str(n).strip().casefold() for n in names if isinstance(n, str) and n.strip())
+    return frozenset(fold(n) for n in names if isinstance(n, str) and fold(n))
 
 
 def is_author(plan: FrozenPlan, approver: str) -> bool:
     """True when `approver` is the plan's author (its token's name or its local user)."""
-    return approver.strip().casefold() in author_names(plan)
+    return fold(approver) in author_names(plan)
 
 
 def signers_setting(plan: FrozenPlan) -> str | None:
@@ -170,7 +176,7 @@ def assess(
     for item in approvals:
         reason: str | None = None
         verified: bool | None = None
-        name = item.approver.strip().casefold()
+        name = fold(item.approver)
         if item.digest != actual:
             reason = f"approves {short(item.digest)}, not this plan ({short(actual)})"
         elif name in authors:

@@ -213,9 +213,12 @@ def test_an_approval_for_another_digest_does_not_count() -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["adele.vance@CONTOSO.com", "Adele", " adele "])
+@pytest.mark.parametrize(
+    "name", ["adele.vance@CONTOSO.com", "Adele", " adele ", "\uff41\uff44\uff45\uff4c\uff45"]
+)
 def test_an_approval_by_the_author_does_not_count_and_is_named(name: str) -> None:
-    """The author's UPN or local user, in any case, does not count; the message names it."""
+    """The author's UPN or local user, in any case or in fullwidth look-alike letters, does not
+    count; the message names it."""
     plan = make_plan()
     verdict = _check(plan, [_by(plan, name), _by(plan, "bob")])
     assert _messages(verdict) == []
