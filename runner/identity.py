@@ -25,10 +25,13 @@ _NOT_UPN_CHAR = re.compile(r"[^A-Za-z0-9'._!#^~@-]")
 
 # The same rules as JSON-Schema patterns (the schema file carries them for editors; a test
 # proves they are equal). Lengths are checked in code, with messages that cite the rule.
-GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+# They end in `(?![\s\S])`, "the very end", where `$` would also match before a final newline.
+GUID_PATTERN = (
+    r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\s\S])"
+)
 USER_PATTERN = (
     r"^([A-Za-z0-9'._!#^~-]*[A-Za-z0-9'_!#^~-]@[A-Za-z0-9'._!#^~-]+"
-    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?![\s\S])"
 )
 _GUID = re.compile(GUID_PATTERN)
 _GUIDISH = re.compile(r"^[0-9A-Fa-f{}-]{8,}$")

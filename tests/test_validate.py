@@ -481,6 +481,20 @@ def test_unreal_start_time_is_refused() -> None:
     ]
 
 
+def test_a_final_newline_inside_a_value_is_refused() -> None:
+    """`$` in a pattern would let "name\\n" and a start time with a final newline through."""
+    result = _check_yaml(
+        'version: 1\nname: "quick\\n"\nactions: [create_temporary_access_pass]\noptions:\n'
+        '  create_temporary_access_pass: {start_time: "2026-12-01T09:00:00Z\\n"}\n'
+        'targets:\n  - user: "a@contoso.com\\n"\n'
+    )
+    assert [p.pointer for p in result.problems] == [
+        "/name",
+        "/options/create_temporary_access_pass/start_time",
+        "/targets/0/user",
+    ]
+
+
 def test_target_with_two_kinds_or_none_is_refused() -> None:
     """A target names exactly one of user, group or query."""
     result = _check_yaml(

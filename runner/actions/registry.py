@@ -47,10 +47,13 @@ TAP_LIFETIME_MIN = 10
 TAP_LIFETIME_MAX = 43200
 TAP_LIFETIME_DEFAULT = 60
 
-# RFC 3339 date and time with an explicit offset; editors show `patternErrorMessage`.
+# RFC 3339 date and time with an explicit offset; editors show `patternErrorMessage`. Patterns
+# end in `(?![\s\S])`, not `$`: Python's `$` (jsonschema uses `re.search`) also matches before
+# a final newline, ECMA-262's does not; the lookahead means "the very end" in both.
+END = r"(?![\s\S])"
 DATE_TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})" + END
 )
 
 
