@@ -41,7 +41,7 @@ WHERE_TO_LOOK = (
     ("report.csv", "one row per (user, action): status, HTTP status, error, request-id"),
     ("report.json", "the same for programs, with the plan header and timeline figures"),
     ("manual-steps.md", "what Graph cannot do (app passwords), with the confirm commands"),
-    ("failed.csv", "what failed; failed.yaml plans it again in one command"),
+    ("failed.csv", "what failed or drifted, if anything; failed.yaml plans it again"),
     ("secrets.csv", "the temporary passwords (0600), and nowhere else"),
     ("events.jsonl", "the structured log of the run"),
     ("journal.sqlite", "the journal every report is rebuilt from"),

@@ -5,11 +5,12 @@
 
 Files: `report.csv` (UTF-8 with BOM, every cell neutralised against formulas),
 `report.json` (header, outcome, counts, timeline figures, every row), `report.html`
-(`report_html`), `report.xlsx` on request (openpyxl, streamed); and always the follow-up files of
-`report_files`: `failed.csv` + `failed.yaml`, `unknown.csv` (only when there is something to
-list: stale ones are removed) and `manual-steps.md`. Each file is written to a hidden
-temporary file, fsynced and renamed over the old one, so a crash leaves the old report or the
-new one, never half of one. Reports hold `secret_ref`s, never secrets.
+(`report_html`), `report.xlsx` on request (openpyxl, streamed); and the follow-up files of
+`report_files`: `failed.csv` always (its header alone when nothing failed or drifted), and
+`failed.yaml`, `unknown.csv` and `manual-steps.md` only when there is something to list (stale
+ones are removed). Each file is written to a hidden temporary file, fsynced and renamed over
+the old one, so a crash leaves the old report or the new one, never half of one. Reports hold
+`secret_ref`s, never secrets.
 
 Every file streams from the journal a page at a time, so memory stays flat at 100,000 items.
 """
@@ -259,7 +260,7 @@ def _follow_ups(run_dir: Path, built: Built) -> list[Path]:
     t = built.tally
     written: list[Path] = []
     wanted = {
-        "failed.csv": report_files.failed_csv(t.retry) if t.retry else None,
+        "failed.csv": report_files.failed_csv(t.retry),  # always: the header alone for none
         "failed.yaml": report_files.failed_yaml(
             built.header, run_dir.name, t.retry, unsettled=len(t.unsettled)
         )

@@ -252,7 +252,8 @@ def test_html_is_self_contained_escaped_and_complete(run_dir: Path) -> None:
 
 
 def test_follow_up_files_with_nothing_to_list_are_removed(tmp_path: Path) -> None:
-    """A run where all went well keeps no stale failed.*, unknown.csv or manual-steps.md."""
+    """A run where all went well has failed.csv with its header alone, and no stale
+    failed.yaml, unknown.csv or manual-steps.md."""
     folder = make_run_dir(tmp_path)
     with new_journal(folder, [spec(0)]) as journal:
         journal.record_intent(intent(1))
@@ -262,8 +263,10 @@ def test_follow_up_files_with_nothing_to_list_are_removed(tmp_path: Path) -> Non
         for name in ("failed.csv", "failed.yaml", "unknown.csv", "manual-steps.md"):
             (folder / name).write_text("stale")
         written = report.write_all(folder, journal)
-    assert [p.name for p in written] == ["report.csv", "report.json", "report.html"]
+    assert [p.name for p in written] == ["failed.csv", "report.csv", "report.json", "report.html"]
+    assert (folder / "failed.csv").read_bytes() == b"\xef\xbb\xbfuser,actions,ticket,note\r\n"
     assert sorted(p.name for p in folder.iterdir()) == [
+        "failed.csv",
         "journal.sqlite",
         "report.csv",
         "report.html",

@@ -20,8 +20,9 @@ from runner.journal import holder_alive
     "formats",
     type=click.Choice(report.FORMATS),
     multiple=True,
-    help="A report to build (repeatable) [default: csv, json and html]. failed.csv, "
-    "failed.yaml, unknown.csv and manual-steps.md are rebuilt every time.",
+    help="A report to build (repeatable) [default: csv, json and html]. failed.csv is rebuilt "
+    "every time (its header alone when nothing failed); failed.yaml, unknown.csv and "
+    "manual-steps.md when they have something to list (stale ones are removed).",
 )
 @click.pass_context
 def command(ctx: click.Context, run_dir: Path, formats: tuple[str, ...]) -> int:
