@@ -39,6 +39,7 @@ from runner.report_data import (
     assess,
     count_text,
     neutralise,
+    not_sent_ids,
     row,
     tally,
 )
@@ -86,7 +87,7 @@ class Built:
 def collect(run_dir: Path, journal: Journal) -> Built:
     """Read the journal once for everything but the rows."""
     header = journal.header(content=True)
-    counted = tally(journal.iter_items())
+    counted = tally(journal.iter_items(), not_sent=not_sent_ids(journal.orphaned_intents()))
     events = journal.events()
     lock = journal.lock_holder()
     alive = None if lock is None else holder_alive(lock)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import ExitCode
-from runner.runstate import Event, Item, ItemStatus, LockInfo, stamp
+from runner.runstate import Event, Item, ItemStatus, LockInfo, Orphan, stamp
 
 COLUMNS: tuple[str, ...] = (
     "item",
@@ -143,11 +143,12 @@ class Tally:
     sent_finished: list[dt.datetime] = field(default_factory=list)
     retry: list[Item] = field(default_factory=list)
     unsettled: list[Item] = field(default_factory=list)
+    not_sent: list[Item] = field(default_factory=list)  # turned away unexecuted: resume sends
     manual: list[Item] = field(default_factory=list)
     first_started: dt.datetime | None = None
 
-    def add(self, item: Item) -> None:
-        """Count one item."""
+    def add(self, item: Item, *, not_sent: bool = False) -> None:
+        """Count one item (`not_sent`: its open requests were proved not executed)."""
         status = str(item.status)
         self.counts[status] += 1
         per = self.by_action.setdefault(item.action, {})
@@ -165,6 +166,8 @@ class Tally:
             self.sent_finished.append(item.finished)
         if item.status in RETRY_STATUSES:
             self.retry.append(item)
+        elif item.status is ItemStatus.INTENT and not_sent:
+            self.not_sent.append(item)
         elif item.status in UNSETTLED_STATUSES:
             self.unsettled.append(item)
         if item.initial_status is ItemStatus.MANUAL:
@@ -185,12 +188,24 @@ class Tally:
         return sum(self.counts.values())
 
 
-def tally(items: Iterable[Item]) -> Tally:
-    """A `Tally` of every item."""
+def tally(items: Iterable[Item], *, not_sent: Collection[int] = frozenset()) -> Tally:
+    """A `Tally` of every item; `not_sent` holds the items whose open requests Graph turned
+    away unexecuted (`not_sent_ids`): they are not unknown, a resume sends them."""
     result = Tally()
     for item in items:
-        result.add(item)
+        result.add(item, not_sent=item.id in not_sent)
     return result
+
+
+def not_sent_ids(orphans: Iterable[Orphan]) -> frozenset[int]:
+    """Items in `intent` whose every open request ended in an answer proving it was not
+    executed (a 429, a 503 with Retry-After, a 401, an outer 424: the journal's `resend_ok`),
+    from `Journal.orphaned_intents()`. A request with no such answer may be in flight."""
+    proved: set[int] = set()
+    maybe: set[int] = set()
+    for orphan in orphans:
+        (proved if orphan.resend_ok else maybe).add(orphan.item_id)
+    return frozenset(proved - maybe)
 
 
 def count_text(counts: Mapping[str, int]) -> str:

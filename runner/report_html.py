@@ -207,6 +207,12 @@ def _attention(page: Page) -> list[str]:
             "they may or may not have happened; resuming reads them back and never re-sends "
             f"blindly: <code>entra-bulk apply --resume {_e(run)}</code></li>"
         )
+    if t.not_sent:
+        items.append(
+            f"<li><b>{len(t.not_sent)} not yet sent</b>: Graph turned them away without "
+            "executing them (throttled or unavailable); resuming sends them: "
+            f"<code>entra-bulk apply --resume {_e(run)}</code></li>"
+        )
     open_manual = [i for i in t.manual if str(i.status) == "manual"]
     if open_manual:
         items.append(

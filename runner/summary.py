@@ -11,7 +11,7 @@ from pathlib import Path
 
 from runner.journal import Journal
 from runner.progress import Output
-from runner.report_data import Tally, tally
+from runner.report_data import Tally, not_sent_ids, tally
 from runner.runstate import Item
 from runner.secrets import redact
 
@@ -60,6 +60,12 @@ def lines(run_dir: str, counted: Tally, figures: RunFigures) -> list[tuple[bool,
         text = (
             f"Unknown outcome: {len(counted.unsettled)} items (unknown.csv); resume to read "
             f"them back, never re-sent blindly: entra-bulk apply --resume {run}"
+        )
+        out.append((True, text))
+    if counted.not_sent:
+        text = (
+            f"Not yet sent: {len(counted.not_sent)} items Graph turned away without executing "
+            f"them (throttled or unavailable); resume sends them: entra-bulk apply --resume {run}"
         )
         out.append((True, text))
     waiting = [item for item in counted.manual if str(item.status) == "manual"]
@@ -120,7 +126,7 @@ def secret_lines(run_dir: str, counted: Tally) -> list[str]:
 def show(console: Output, run_dir: Path, figures: RunFigures) -> None:
     """Print the summary of the run in `run_dir` (one JSON object with `--log-format json`)."""
     with Journal.open(run_dir) as journal:
-        counted = tally(journal.iter_items())
+        counted = tally(journal.iter_items(), not_sent=not_sent_ids(journal.orphaned_intents()))
     found = lines(str(run_dir), counted, figures)
     if console.log_format == "json":
         record = {
@@ -128,6 +134,8 @@ def show(console: Output, run_dir: Path, figures: RunFigures) -> None:
             "run_dir": str(run_dir),
             "counts": {k: v for k, v in counted.counts.items() if v},
             "not_verified": counted.unverified,
+            "unknown": len(counted.unsettled),
+            "not_yet_sent": len(counted.not_sent),
             "secrets": {
                 "in_effect": counted.secrets,
                 "never_set": [item.ref for item in counted.secrets_never_set],

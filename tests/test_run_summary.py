@@ -10,7 +10,7 @@ import pytest
 from runner.emulator import Emulator
 from runner.errors import ExitCode
 from tests.conftest import EmulatorFactory
-from tests.engine.apply_support import Tenant, secrets_of, tenant_for
+from tests.engine.apply_support import Tenant, acting_targets, secrets_of, statuses, tenant_for
 
 BREACH = """version: 1
 name: breach
@@ -62,3 +62,38 @@ def test_a_password_never_set_is_not_handed_over(tenant: Tenant) -> None:
     }
     for row in secrets:
         assert row["value"] not in ran.err + ran.out
+
+
+ALL_STAFF = """version: 1
+name: all
+actions: [revoke_sessions]
+targets:
+  - group: All Staff
+safety: {required_approvals: 0, canary: 0}
+"""
+
+
+def test_throttled_items_after_a_retry_budget_halt_are_not_yet_sent(tenant: Tenant) -> None:
+    """After a 429 halt, items Graph turned away are 'not yet sent', not unknown; resume sends."""
+    plan = tenant.plan(ALL_STAFF)
+    acting = acting_targets(plan)
+    tenant.fault(
+        kind="status",
+        status=429,
+        retry_after="decimal:0.01",
+        method="POST",
+        path="/users/*/revokeSignInSessions",
+    )
+    ran = tenant.apply(plan, "--confirm-count", str(acting))
+    assert ran.code == ExitCode.HALTED, ran.err
+    run = str(tenant.run_dir().relative_to(tenant.folder))
+    assert _lines(ran.err, "Not yet sent") == [
+        f"Not yet sent: {acting} items Graph turned away without executing them (throttled or "
+        f"unavailable); resume sends them: entra-bulk apply --resume {run}"
+    ]
+    assert not _lines(ran.err, "Unknown outcome")
+    assert not (tenant.run_dir() / "unknown.csv").exists()
+    tenant.admin.delete("/faults")
+    resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run, "--yes")
+    assert resumed.code == ExitCode.SUCCESS, resumed.err
+    assert statuses(tenant.report())["verified"] == acting
