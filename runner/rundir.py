@@ -12,14 +12,22 @@ time and the plan's name made safe for any file system, and it is unique (a suff
                      the reports, rebuilt from the journal alone by `entra-bulk report`
 
 `list_runs` is `entra-bulk runs`: it reads nothing but each folder's journal.
+
+A plan is applied once per runs folder: `creating_run` holds an exclusive lock on the runs
+folder itself (flock on the directory, released by the system if the process dies) while
+`earlier_runs` looks for a run of the same plan digest and the new folder and its journal are
+made, so two `apply` of the same plan at once cannot both start a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +145,58 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def creating_run(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the runs folder (POSIX flock on the directory; waits while
+    another `apply` makes its run folder). The runs folder is made when missing."""
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(root, os.O_RDONLY)
+    except OSError as exc:
+        msg = f"{root}: cannot open the runs folder: {exc.strerror}"
+        raise StorageError(msg) from None
+    try:
+        if sys.platform != "win32":  # pragma: no branch - no flock on Windows
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def earlier_runs(root: Path, plan_name: str, digest: str) -> list[RunSummary]:
+    """The runs under `root` of the plan with this digest, oldest first. Only folders named
+    for the plan are opened; a journal that cannot be read (its creation never finished: the
+    run never began) is passed over."""
+    try:
+        folders = sorted(
+            p
+            for p in root.iterdir()
+            if safe_name(plan_name) in p.name and (p / JOURNAL_NAME).is_file()
+        )
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        msg = f"{root}: cannot list the runs folder: {exc.strerror}"
+        raise StorageError(msg) from None
+    found: list[RunSummary] = []
+    for folder in folders:
+        with contextlib.suppress(StorageError), Journal.open(folder) as journal:
+            header = journal.header()
+            if header.digest != digest:
+                continue
+            lock = journal.lock_holder()
+            found.append(
+                RunSummary(
+                    path=folder,
+                    plan_name=header.plan_name,
+                    started=header.created,
+                    counts=journal.counts(),
+                    lock=lock,
+                    lock_alive=None if lock is None else holder_alive(lock),
+                )
+            )
+    return found

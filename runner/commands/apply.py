@@ -26,8 +26,8 @@ from runner.graph.connect import Connection, connect
 from runner.journal import Journal
 from runner.planner import app_directory_roles, identify, refresher
 from runner.preflight import check, role_problem
-from runner.rundir import RUNS_DIR, create_run_dir
-from runner.runstate import ItemStatus, RunHeader, specs_from_plan
+from runner.rundir import RUNS_DIR, create_run_dir, creating_run, earlier_runs
+from runner.runstate import OPEN_STATUSES, ItemStatus, RunHeader, specs_from_plan
 from runner.secretfile import SecretsFile
 
 CONFIRM_THRESHOLD = 50
@@ -90,6 +90,35 @@ def _confirm(console: Console, plan: frozen.FrozenPlan, *, yes: bool, count: int
     if answer.strip().lower() != "yes":
         msg = "not confirmed; nothing was sent"
         raise RefusedError(msg)
+
+
+def _refuse_earlier_run(root: Path, plan: frozen.FrozenPlan) -> None:
+    """A plan is applied once per runs folder: refuse (exit 3) when a run of this digest is
+    going on, or exists at all, naming it and the way forward (`--resume`, or a new plan)."""
+    runs = earlier_runs(root, plan.name, plan.digest)
+    if not runs:
+        return
+    run = runs[-1]
+    what = f"plan {plan.name!r} ({plan.digest})"
+    resume = f"entra-bulk apply --resume {run.path}"
+    if run.lock is not None and run.lock_alive is not False:
+        msg = (
+            f"{what} is being applied in {run.path}: the run is locked by "
+            f"{run.lock.describe()}, running {run.lock.command!r}"
+        )
+        hint = f"wait for it to finish; if it stops before the end, `{resume}` continues it"
+        raise RefusedError(msg, hint=hint)
+    still_open = sum(run.counts.get(status, 0) for status in OPEN_STATUSES)
+    if still_open or run.lock is not None:
+        msg = f"{what} was already applied in {run.path}, and that run did not finish"
+        hint = f"`{resume}` continues it: it reads back what is unknown and repeats nothing"
+        raise RefusedError(msg, hint=hint)
+    msg = f"{what} was already applied in {run.path}"
+    hint = (
+        f"a plan is applied once (`entra-bulk status {run.path}` shows how it ended); to act "
+        "on these users again, plan again and approve the new plan"
+    )
+    raise RefusedError(msg, hint=hint)
 
 
 def _header(
@@ -298,6 +327,8 @@ def command(
         canary=0 if no_canary else int(safety.get("canary", 10)),
         halt_on_failure_rate=float(safety.get("halt_on_failure_rate", 0.05)),
     )
+    root = run_dir or Path(RUNS_DIR)
+    _refuse_earlier_run(root, plan)
     with connect(
         settings, prompt=console.info, interactive=console.is_terminal, trace=trace
     ) as connection:
@@ -323,10 +354,14 @@ def command(
             if warning:
                 console.warn(warning)
         _confirm(console, plan, yes=yes, count=confirm_count)
-        folder = create_run_dir(run_dir or Path(RUNS_DIR), plan.name, now=dt.datetime.now(dt.UTC))
         counted = tuple(a.approval for a in verdict.approvals if a.counts)
-        journal = Journal.create(folder, _header(plan, counted, options), specs_from_plan(plan))
-        journal.acquire_lock(command="apply")
+        with creating_run(root):
+            # Checked again under the runs folder's lock: of two `apply` of this plan started
+            # at once, the second finds the first's run here (F26).
+            _refuse_earlier_run(root, plan)
+            folder = create_run_dir(root, plan.name, now=dt.datetime.now(dt.UTC))
+            journal = Journal.create(folder, _header(plan, counted, options), specs_from_plan(plan))
+            journal.acquire_lock(command="apply")
         console.info(f"Applying {plan.name!r} ({plan.digest}) in {folder}")
         # The run reads its plan from the journal: the parsed file (about 200 MB for 100,000
         # targets) is not kept for the length of the run.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -383,3 +384,63 @@ def test_resume_reconciles_unknown_items_of_a_changed_user(tenant: Tenant) -> No
     assert rows["reset_password"]["status"] == "verified"
     assert rows["revoke_sessions"]["status"] in {"verified", "drifted"}
     assert tenant.effects()[(adele, "password_reset")] == 1
+
+
+def _apply_process(tenant: Tenant, plan: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "ENTRA_BULK_CRASH_AT"}}
+    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1")
+    argv = [sys.executable, "-m", "runner", "--tenant", "emulator", "apply", str(plan), "--yes"]
+    return subprocess.Popen(
+        argv, cwd=tenant.folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_same_plan_applied_twice_at_once_runs_once(tenant: Tenant) -> None:
+    """F26: two `apply` of one plan started together: one runs, the other refuses (exit 3)."""
+    plan = tenant.plan(TWO_ACTIONS)
+    processes = [_apply_process(tenant, plan) for _ in range(2)]
+    ended = [(p.wait(timeout=120), p.communicate()[1]) for p in processes]
+    codes = sorted(code for code, _ in ended)
+    assert codes == [ExitCode.SUCCESS, ExitCode.REFUSED], ended
+    (refusal,) = [err for code, err in ended if code == ExitCode.REFUSED]
+    (run_dir,) = (tenant.folder / "runs").iterdir()
+    digest = json.loads(plan.read_text())["digest"]
+    assert f"error: plan 'two' ({digest}) " in refusal
+    assert f"in runs/{run_dir.name}" in refusal
+    assert f"entra-bulk apply --resume runs/{run_dir.name}" in refusal
+    resets = [n for (_, effect), n in tenant.effects().items() if effect == "password_reset"]
+    assert resets == [1, 1, 1]
+
+
+def test_applied_plan_is_not_applied_again(tenant: Tenant) -> None:
+    """A plan whose run finished is refused (exit 3) by a second `apply`; nothing is sent."""
+    plan = tenant.plan(TWO_ACTIONS)
+    assert tenant.apply(plan).code == ExitCode.SUCCESS
+    ledger = tenant.ledger()
+    again = tenant.apply(plan)
+    run = f"runs/{tenant.run_dir().name}"
+    digest = json.loads(plan.read_text())["digest"]
+    assert again.code == ExitCode.REFUSED
+    assert again.err == (
+        f"error: plan 'two' ({digest}) was already applied in {run}\n"
+        f"hint: a plan is applied once (`entra-bulk status {run}` shows how it ended); to act on "
+        "these users again, plan again and approve the new plan\n"
+    )
+    assert tenant.ledger() == ledger
+
+
+def test_plan_of_a_crashed_run_points_to_resume(tenant: Tenant) -> None:
+    """A plan whose run died unfinished is refused by `apply` (exit 3), pointing to --resume."""
+    plan = tenant.plan(TWO_ACTIONS)
+    crashed = _cli_process(tenant, "apply", str(plan), "--yes", crash_at="after_intent_commit")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    again = tenant.apply(plan)
+    run = f"runs/{tenant.run_dir().name}"
+    digest = json.loads(plan.read_text())["digest"]
+    assert again.code == ExitCode.REFUSED
+    assert again.err == (
+        f"error: plan 'two' ({digest}) was already applied in {run}, and that run did not "
+        "finish\n"
+        f"hint: `entra-bulk apply --resume {run}` continues it: it reads back what is unknown "
+        "and repeats nothing\n"
+    )
