@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Iterator
@@ -45,6 +46,16 @@ class Console:
     def is_terminal(self) -> bool:
         """True when stdout is an interactive terminal (tables, colour, progress bars)."""
         return bool(getattr(self.stdout, "isatty", lambda: False)())
+
+    def command(self, *words: str) -> str:
+        """`entra-bulk [--config F] [--tenant P] WORDS...`, shell-quoted: a next step to copy
+        that reaches the same tenant as this command did."""
+        given: list[str] = []
+        if self.config_path is not None:
+            given += ["--config", str(self.config_path)]
+        if self.tenant is not None:
+            given += ["--tenant", self.tenant]
+        return shlex.join(["entra-bulk", *given, *words])
 
     def out(self, text: str = "") -> None:
         """Print a line of the command's result on stdout (secrets redacted)."""

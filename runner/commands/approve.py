@@ -117,9 +117,14 @@ def _report(
     required = int(plan.safety["required_approvals"])
     console.out(f"approvals  {valid} valid of {required} required")
     if valid >= required:
-        console.info(f"next: entra-bulk apply {plan_file} --expect-digest {record.digest}")
+        tenant = plan.content.get("tenant")
+        if console.tenant is None and isinstance(tenant, dict) and tenant.get("emulated"):
+            # Planned against the emulated tenant: that is where it applies.
+            console.tenant = "emulator"
+        apply = console.command("apply", str(plan_file), "--expect-digest", record.digest)
+        console.info(f"next: {apply}")
     else:
         console.info(
             f"next: {required - valid} more approval(s) by someone other than the author: "
-            f"entra-bulk approve {plan_file} --approver NAME"
+            + console.command("approve", str(plan_file), "--approver", "NAME")
         )

@@ -113,7 +113,8 @@ def command(
     console.info(f"Frozen plan written to {target}")
     console.info(f"Digest: {frozen.digest}")
     console.info(
-        f"Next: have it reviewed, then `entra-bulk approve {target} --approver NAME` and "
-        f"`entra-bulk apply {target} --expect-digest {frozen.digest}`"
+        "Next: have it reviewed, then "
+        f"`{console.command('approve', str(target), '--approver', 'NAME')}` and "
+        f"`{console.command('apply', str(target), '--expect-digest', frozen.digest)}`"
     )
     return int(ExitCode.SUCCESS)

@@ -45,6 +45,17 @@ def _run(*args: str) -> tuple[int, str, str]:
     return code, console.stdout.getvalue(), console.stderr.getvalue()  # type: ignore[attr-defined]
 
 
+def test_the_next_step_of_an_emulated_plan_names_the_emulated_tenant(folder: Path) -> None:
+    """A plan made against the emulated tenant is applied with --tenant emulator: the hint says
+    so, so that it works when copied."""
+    plan = write_plan(folder, make_plan(emulated=True))
+    code, _, err = _run("--approver", "bob")
+    assert code == ExitCode.SUCCESS
+    assert err == (
+        f"next: entra-bulk --tenant emulator apply breach.plan.json --expect-digest {plan.digest}\n"
+    )
+
+
 def _recorded(folder: Path) -> list[dict[str, object]]:
     path = folder / APPROVALS
     return json.loads(path.read_text()) if path.exists() else []

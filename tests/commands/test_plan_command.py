@@ -26,7 +26,8 @@ PLAN = (
 
 
 def test_plan_writes_the_frozen_plan_and_says_what_next(tenant: Tenant) -> None:
-    """The default output is ./<name>.plan.json; stderr gives the digest and next commands."""
+    """The default output is ./<name>.plan.json; stderr gives the digest and the next commands,
+    which name the same tenant."""
     (tenant.folder / "p.yaml").write_text(PLAN)
     ran = tenant.cli("--tenant", "emulator", "plan", "p.yaml")
     assert ran.code == ExitCode.SUCCESS, ran.err
@@ -35,8 +36,9 @@ def test_plan_writes_the_frozen_plan_and_says_what_next(tenant: Tenant) -> None:
     assert ran.err.endswith(
         "Frozen plan written to quick.plan.json\n"
         f"Digest: {digest}\n"
-        "Next: have it reviewed, then `entra-bulk approve quick.plan.json --approver NAME` and "
-        f"`entra-bulk apply quick.plan.json --expect-digest {digest}`\n"
+        "Next: have it reviewed, then "
+        "`entra-bulk --tenant emulator approve quick.plan.json --approver NAME` and "
+        f"`entra-bulk --tenant emulator apply quick.plan.json --expect-digest {digest}`\n"
     )
     assert "adele.vance@contoso.com" in ran.out
     assert "will disable sign-in (accountEnabled: false)" in ran.out
