@@ -38,6 +38,7 @@ from runner.report_data import (
     Tally,
     assess,
     count_text,
+    crash_log,
     neutralise,
     not_sent_ids,
     row,
@@ -107,6 +108,7 @@ def collect(run_dir: Path, journal: Journal) -> Built:
             run_dir=str(run_dir),
             lock=lock,
             lock_alive=alive,
+            crash_log=crash_log((p.name for p in run_dir.iterdir()), events),
         ),
     )
 
@@ -227,7 +229,7 @@ def _xlsx(built: Built, rows: Callable[[], Iterator[dict[str, Any]]]) -> bytes:
         (key, value) for key, value in head.items() if not isinstance(value, dict | list)
     ]
     pairs += [
-        ("outcome", f"{built.outcome.state} (exit {built.outcome.code}): {built.outcome.meaning}"),
+        ("outcome", f"{built.outcome.state} ({built.outcome.code_text}): {built.outcome.meaning}"),
         ("counts", count_text(built.tally.counts)),
         ("not verified", built.tally.unverified),
         ("429s met", built.figures.throttled),

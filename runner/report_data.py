@@ -62,6 +62,7 @@ STATUS_ORDER: tuple[ItemStatus, ...] = (
 RETRY_STATUSES = frozenset({ItemStatus.FAILED, ItemStatus.DRIFTED})  # re-planned: failed.*
 UNSETTLED_STATUSES = frozenset({ItemStatus.UNKNOWN, ItemStatus.INTENT})  # reconciled: resume
 RUN_COMMANDS = ("apply", "apply --resume")  # the lock events that start a run
+RUNNING_STATES = frozenset({"running", "locked by another host"})
 APPLIED_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.VERIFIED})
 # What a row of secrets.csv is worth, by the status of its item (`secret_state` in reports):
 # the file is written before the request, so it also keeps passwords that were never set.
@@ -227,10 +228,17 @@ def lock_command(event: Event) -> str:
 class Outcome:
     """How the run stands: the exit code `apply` gives for it, and what to do next."""
 
-    code: int | None  # None while a process holds the run
+    code: int | None  # None while a process holds the run, or when no exit is known
     state: str
     meaning: str
     next_steps: tuple[str, ...] = ()
+
+    @property
+    def code_text(self) -> str:
+        """`exit 1`, `still running`, or `no exit recorded`."""
+        if self.code is not None:
+            return f"exit {self.code}"
+        return "still running" if self.state in RUNNING_STATES else "no exit recorded"
 
     def as_json(self) -> dict[str, Any]:
         """For report.json and `status --format json`."""
@@ -240,6 +248,29 @@ class Outcome:
             "meaning": self.meaning,
             "next": list(self.next_steps),
         }
+
+
+def crash_log(names: Iterable[str], events: Sequence[Event]) -> str | None:
+    """The traceback file (`crash-STAMP-PID.log`, from the error boundary) that the last
+    apply process of the run left in its folder, among the folder's file `names`; or None."""
+    starts = [
+        e
+        for e in events
+        if e.kind in {"lock_acquired", "lock_takeover"} and lock_command(e).startswith(RUN_COMMANDS)
+    ]
+    if not starts:
+        return None
+    new = starts[-1].detail.get("new")
+    pid = new.get("pid") if isinstance(new, Mapping) else None
+    since = starts[-1].time.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    found = sorted(
+        name
+        for name in names
+        if name.startswith("crash-")
+        and name.endswith(f"-{pid}.log")
+        and name[len("crash-") : len("crash-") + len(since)] >= since
+    )
+    return found[-1] if found else None
 
 
 def _since_last_run(events: Sequence[Event]) -> Sequence[Event]:
@@ -260,8 +291,10 @@ def assess(
     run_dir: str,
     lock: LockInfo | None = None,
     lock_alive: bool | None = None,
+    crash_log: str | None = None,
 ) -> Outcome:
-    """The run's outcome from its counts, its timeline and its lock."""
+    """The run's outcome from its counts, its timeline and its lock (`crash_log`: the
+    traceback file the last run's process left, from `crash_log`)."""
     run = shlex.quote(run_dir)
     resume = f"entra-bulk apply --resume {run}"
     n = {str(s): counts.get(str(s), 0) for s in ItemStatus}
@@ -294,11 +327,27 @@ def assess(
             next_steps=(resume,),
         )
     if unfinished:
-        dead = "" if lock is None else f" ({lock.describe()} is no longer running)"
+        # The journal records no exit code: a process that ends by itself (Ctrl-C, an error)
+        # releases the lock; one that is killed leaves it. Only a bug leaves a file behind.
+        if crash_log is not None:
+            return Outcome(
+                code=int(ExitCode.INTERNAL),
+                state="crashed",
+                meaning=f"{unfinished} items not finished; an internal error stopped the run "
+                f"(a bug: the traceback is in {crash_log})",
+                next_steps=(resume,),
+            )
+        if lock is not None:
+            why = f"the process is gone ({lock.describe()}) and recorded no exit: it was killed"
+        else:
+            why = (
+                "its process ended without recording why: an interruption or an error it "
+                "printed (no exit code is recorded)"
+            )
         return Outcome(
-            code=int(ExitCode.INTERRUPTED),
-            state="interrupted",
-            meaning=f"{unfinished} items not finished{dead}",
+            code=None,
+            state="stopped without finishing",
+            meaning=f"{unfinished} items not finished; {why}",
             next_steps=(resume,),
         )
     problems = []

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import report_charts
-from runner.report_data import STATUS_ORDER, Outcome, Tally
+from runner.report_data import RUNNING_STATES, STATUS_ORDER, Outcome, Tally
 from runner.report_timeline import Figures, Timeline
 from runner.runstate import Item, RunHeader, stamp
 
@@ -147,8 +147,10 @@ def _author(author: Mapping[str, Any]) -> str:
 
 
 def _outcome(outcome: Outcome) -> list[str]:
-    kind = {None: "running", 0: "ok", 1: "warn"}.get(outcome.code, "bad")
-    code = "still running" if outcome.code is None else f"exit {outcome.code}"
+    running = outcome.code is None and outcome.state in RUNNING_STATES
+    code_key = -1 if outcome.code is None else outcome.code
+    kind = "running" if running else {0: "ok", 1: "warn"}.get(code_key, "bad")
+    code = outcome.code_text
     steps = "\n".join(outcome.next_steps)
     block = f"<pre><code>{_e(steps)}</code></pre>" if steps else ""
     return [

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from runner.errors import ExitCode
-from runner.report_data import Outcome, assess, count_text, neutralise
+from runner.report_data import Outcome, assess, count_text, crash_log, neutralise
 from runner.report_timeline import bucket_size, ended, figures, run_spans, timeline
 from runner.runstate import Event, ItemStatus, LockInfo
 from tests.report_support import at
@@ -180,9 +180,10 @@ RESUME = "entra-bulk apply --resume 'runs/20260301T090000Z-breach 2026'"
             0,
             [_lock(1, "apply"), _event(2, "halt", reason="old"), _lock(3, "apply --resume")],
             Outcome(
-                code=ExitCode.INTERRUPTED,
-                state="interrupted",
-                meaning="5 items not finished",
+                code=None,
+                state="stopped without finishing",
+                meaning="5 items not finished; its process ended without recording why: an "
+                "interruption or an error it printed (no exit code is recorded)",
                 next_steps=(RESUME,),
             ),
         ),
@@ -235,7 +236,7 @@ def test_the_outcome_is_the_exit_code_apply_gives(
 
 
 def test_a_locked_run_is_running_or_stale() -> None:
-    """A live holder means still running; a dead one means interrupted, resume takes over."""
+    """A live holder means still running; a dead one left no exit: stopped, resume takes over."""
     since = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
     lock = LockInfo(lock_id="L1", pid=42, host="h", started=since, command="apply")
     counts = _counts(verified=1, planned=3)
@@ -244,9 +245,32 @@ def test_a_locked_run_is_running_or_stale() -> None:
     holder = "pid 42 on host h since 2026-03-01T09:00:00Z (lock id L1)"
     assert live.meaning == f"apply holds the run: {holder}"
     dead = assess(counts, unverified=0, events=[], run_dir="r", lock=lock, lock_alive=False)
-    assert (dead.code, dead.state, dead.next_steps) == (
-        ExitCode.INTERRUPTED,
-        "interrupted",
+    assert (dead.code, dead.code_text, dead.state, dead.next_steps) == (
+        None,
+        "no exit recorded",
+        "stopped without finishing",
         ("entra-bulk apply --resume r",),
     )
-    assert dead.meaning == f"3 items not finished ({holder} is no longer running)"
+    assert dead.meaning == (
+        f"3 items not finished; the process is gone ({holder}) and recorded no exit: it was killed"
+    )
+
+
+def test_a_traceback_left_by_the_last_run_means_it_crashed() -> None:
+    """An unfinished run whose last apply left crash-STAMP-PID.log is exit 70, naming the file."""
+    started = _lock(1, "apply --resume")
+    pid = 7
+    since = started.time.strftime("%Y%m%dT%H%M%SZ")
+    names = [f"crash-{since}-{pid}.log", f"crash-{since}-{pid + 1}.log", "report.csv"]
+    found = crash_log(names, [_lock(0, "apply"), started])
+    assert found == f"crash-{since}-{pid}.log"
+    assert crash_log(["crash-20000101T000000Z-1.log"], [started]) is None
+    crashed = assess(
+        _counts(planned=2), unverified=0, events=[started], run_dir=RUN, crash_log=found
+    )
+    assert (crashed.code, crashed.state, crashed.meaning) == (
+        ExitCode.INTERNAL,
+        "crashed",
+        f"2 items not finished; an internal error stopped the run (a bug: the traceback is in "
+        f"{found})",
+    )

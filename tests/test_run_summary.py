@@ -3,12 +3,17 @@ tenant: which secrets to hand over, what is throttled rather than unknown, secon
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from runner.emulator import Emulator
 from runner.errors import ExitCode
+from runner.journal import Journal
 from tests.conftest import EmulatorFactory
 from tests.engine.apply_support import Tenant, acting_targets, secrets_of, statuses, tenant_for
 
@@ -97,3 +102,31 @@ def test_throttled_items_after_a_retry_budget_halt_are_not_yet_sent(tenant: Tena
     resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run, "--yes")
     assert resumed.code == ExitCode.SUCCESS, resumed.err
     assert statuses(tenant.report())["verified"] == acting
+
+
+def test_status_of_a_killed_run_says_no_exit_was_recorded(tenant: Tenant) -> None:
+    """A SIGKILLed apply is 'stopped without finishing (no exit recorded)', not exit 130."""
+    plan = tenant.plan(BREACH)
+    killed = subprocess.run(
+        [sys.executable, "-m", "runner", "--tenant", "emulator", "apply", str(plan), "--yes"],
+        cwd=tenant.folder,
+        env={**os.environ, "ENTRA_BULK_CRASH_AT": "after_intent_commit:3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    run_dir = tenant.run_dir()
+    ran = tenant.cli("status", str(run_dir), "--events", "0")
+    (outcome,) = _lines(ran.out, "outcome")
+    outcome = re.sub(r"since \S+ \(lock id [0-9a-f-]+\)", "since T (lock id L)", outcome)
+    with Journal.open(run_dir) as journal:
+        holder = journal.lock_holder()
+    assert holder is not None
+    assert outcome == (
+        "outcome    stopped without finishing (no exit recorded): 4 items not finished; the "
+        f"process is gone (pid {holder.pid} on host {holder.host} since T (lock id "
+        "L)) and recorded no exit: it was killed"
+    )
+    assert _lines(ran.out, "next") == [f"next       entra-bulk apply --resume {run_dir}"]

@@ -13,7 +13,7 @@ from runner.cli import Console
 from runner.commands._rundir import open_run
 from runner.errors import ExitCode
 from runner.journal import holder_alive
-from runner.report_data import assess, count_text
+from runner.report_data import assess, count_text, crash_log
 from runner.review import clean
 from runner.runstate import Event, ItemStatus, stamp
 
@@ -70,6 +70,7 @@ def command(ctx: click.Context, run_dir: Path, fmt: str, last: int) -> int:
         run_dir=str(run_dir),
         lock=lock,
         lock_alive=alive,
+        crash_log=crash_log((p.name for p in run_dir.iterdir()), events),
     )
     recent = events[-last:] if last else []
     if fmt == "json":
@@ -108,7 +109,7 @@ def command(ctx: click.Context, run_dir: Path, fmt: str, last: int) -> int:
     else:
         state = {True: "running", False: "its process is gone", None: "on another host"}[alive]
         held = f"{lock.command!r}, {lock.describe()}: {state}"
-    code = "still running" if outcome.code is None else f"exit {outcome.code}"
+    code = outcome.code_text
     lines = [
         f"run        {run_dir}",
         f"plan       {clean(header.plan_name)}{ticket}",
