@@ -127,6 +127,7 @@ class Tracker:
         self.counts: dict[str, int] = {}
         self.throttled = 0
         self.paused_s = 0.0
+        self._paused_until = float("-inf")
         self.drifted = 0
         self._samples: deque[tuple[float, int]] = deque()
         self._last_pause_line = float("-inf")
@@ -157,8 +158,13 @@ class Tracker:
             self.throttled += 1
         elif kind == "pacing" and event.get("kind") == "pause":
             seconds = float(event.get("seconds") or 0.0)
-            self.paused_s += seconds
             now = self._clock()
+            # Pauses overlap (each 429 of a batch asks again): count the wall time once, as
+            # the pacer does, not the sum of what each asked for.
+            until = now + max(0.0, seconds)
+            if until > self._paused_until:
+                self.paused_s += until - max(self._paused_until, now)
+                self._paused_until = until
             if seconds >= LONG_PAUSE_S and now - self._last_pause_line >= INTERVAL_S:
                 self._last_pause_line = now
                 return "info", f"paused {seconds:.0f} s: Graph asked every sender to wait"

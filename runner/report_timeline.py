@@ -53,9 +53,28 @@ class Figures:
         }
 
 
+def pause_spans(events: Sequence[Event]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The time every sender was paused, as disjoint spans. A pause event asks for `seconds`
+    from its time, and many overlap (each 429 of a batch asks again): summing them would count
+    the same wall time over and over. Their union is what the pacer counts as paused."""
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    asked = sorted(
+        (e.time, e.time + dt.timedelta(seconds=max(0.0, float(e.detail.get("seconds") or 0.0))))
+        for e in events
+        if e.kind == "pause"
+    )
+    for begin, end in asked:
+        if spans and begin <= spans[-1][1]:
+            if end > spans[-1][1]:
+                spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((begin, end))
+    return spans
+
+
 def figures(events: Sequence[Event]) -> Figures:
     """Counts and peaks of the timeline's events."""
-    seconds = [float(e.detail.get("seconds") or 0.0) for e in events if e.kind == "pause"]
+    seconds = [(end - begin).total_seconds() for begin, end in pause_spans(events)]
     levels = []
     for event in events:
         if event.kind == "warning":
@@ -170,7 +189,7 @@ def timeline(
 ) -> Timeline:
     """Bucket the finish times of sent items, the 429s and the pauses from `start`."""
     throttles = [e.time for e in events if e.kind == "throttled"]
-    pauses = [(e.time, float(e.detail.get("seconds") or 0.0)) for e in events if e.kind == "pause"]
+    pauses = [(begin, (end - begin).total_seconds()) for begin, end in pause_spans(events)]
     moments = [*finished, *throttles, *(t + dt.timedelta(seconds=s) for t, s in pauses)]
     if not moments:
         return Timeline(start=start, bucket_s=1)

@@ -84,7 +84,17 @@ def test_tracker_says_what_deserves_a_line_now() -> None:
         "roles unreadable",
     )
     snap = tracker.snapshot()
-    assert (snap.throttled, snap.paused_s, snap.drifted, snap.phase) == (1, 61.0, 22, "canary")
+    assert (snap.throttled, snap.paused_s, snap.drifted, snap.phase) == (1, 30.0, 22, "canary")
+
+
+def test_overlapping_pauses_count_their_wall_time_once() -> None:
+    """Paused seconds are the union of the pauses asked for (as the pacer counts), not a sum."""
+    clock = FakeClock()
+    tracker = Tracker(clock=clock)
+    for at, seconds in ((0.0, 5.0), (0.0, 5.0), (1.0, 5.0), (2.0, 1.0), (10.0, 2.0)):
+        clock.now = 1000.0 + at
+        tracker.event({"event": "pacing", "kind": "pause", "seconds": seconds})
+    assert tracker.snapshot().paused_s == 8.0
 
 
 def _console(**options: object) -> Console:

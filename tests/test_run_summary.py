@@ -3,6 +3,8 @@ tenant: which secrets to hand over, what is throttled rather than unknown, secon
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -14,6 +16,7 @@ import pytest
 from runner.emulator import Emulator
 from runner.errors import ExitCode
 from runner.journal import Journal
+from runner.progress import Tracker
 from tests.conftest import EmulatorFactory
 from tests.engine.apply_support import Tenant, acting_targets, secrets_of, statuses, tenant_for
 
@@ -130,3 +133,43 @@ def test_status_of_a_killed_run_says_no_exit_was_recorded(tenant: Tenant) -> Non
         "L)) and recorded no exit: it was killed"
     )
     assert _lines(ran.out, "next") == [f"next       entra-bulk apply --resume {run_dir}"]
+
+
+HR = """version: 1
+name: hr
+actions: [revoke_sessions]
+targets:
+  - group: HR Team
+  - group: Sales Team
+safety: {required_approvals: 0, canary: 0}
+"""
+
+
+def test_progress_summary_and_report_agree_on_seconds_paused(tenant: Tenant) -> None:
+    """Overlapping 429 pauses: progress, summary and report.json give the same paused seconds."""
+    tenant.fault(
+        kind="status",
+        status=429,
+        retry_after="int:1",
+        method="POST",
+        path="/users/*/revokeSignInSessions",
+        count=14,
+    )
+    ran = tenant.apply(tenant.plan(HR))
+    assert ran.code == ExitCode.SUCCESS, ran.err
+    (line,) = _lines(ran.err, "Graph requests")
+    shown = float(re.search(r"paused ([0-9.]+) s", line).group(1))  # type: ignore[union-attr]
+    run_dir = tenant.run_dir()
+    now = [0.0]
+    tracker = Tracker(clock=lambda: now[0])  # the progress display, fed the run's events again
+    asked = 0.0
+    for text in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(text)
+        now[0] = dt.datetime.fromisoformat(event["time"]).timestamp()
+        tracker.event(event)
+        if event["event"] == "pacing" and event["kind"] == "pause":
+            asked += event["seconds"]
+    report = json.loads((run_dir / "report.json").read_text())["timeline"]["paused_s"]
+    assert asked >= 5 * shown > 0  # the pauses overlapped: a sum would count them many times
+    assert abs(tracker.paused_s - shown) < 0.1
+    assert abs(report - shown) < 0.1
