@@ -197,6 +197,15 @@ def _exit_code(result: ApplyResult) -> int:
     return int(ExitCode.SUCCESS)
 
 
+def _claims_refresher(connection: Connection) -> Any:
+    """A fresh token carrying the claims of a claims challenge (msal's `claims_challenge`)."""
+
+    def refresh(claims: str) -> None:
+        connection.tokens.access_token(refresh=True, claims=claims)
+
+    return refresh
+
+
 def _execute(
     console: Console,
     connection: Connection,
@@ -221,6 +230,7 @@ def _execute(
                 secrets=secrets,
                 events=events,
                 refresh_token=refresher(connection.tokens),
+                refresh_claims=_claims_refresher(connection),
                 delegated=delegated,
                 options=options,
                 stop=stop,

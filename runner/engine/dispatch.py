@@ -16,6 +16,7 @@ documented "not executed" answer, or a pass Graph generated but we never receive
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import uuid
@@ -40,7 +41,9 @@ from runner.engine.cost import ZERO, Cost, cost_of
 from runner.engine.pacer import Pacer
 from runner.engine.schedule import Scheduler, StepState, StepWork
 from runner.engine.states import StateReader
+from runner.errors import AuthError
 from runner.events import EventLog
+from runner.graph.auth import claims_challenge
 from runner.graph.client import BatchRequest, BatchResult, GraphClient
 from runner.graph.facts import GraphResponse, SendState, TransportFailure
 from runner.journal import Journal
@@ -70,6 +73,7 @@ class Sent:
     work: StepWork
     request: BatchRequest
     intent_time: dt.datetime
+    token: int = 0  # the token generation it was sent with (see `Dispatcher._reauthenticate`)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -106,6 +110,9 @@ class Context:
     options: Mapping[str, Mapping[str, Any]]  # per action
     delegated: bool
     refresh_token: Callable[[], None]
+    # A fresh token for a claims challenge (continuous access evaluation); None: the provider
+    # takes no claims and `refresh_token` is used.
+    refresh_claims: Callable[[str], None] | None = None
     max_attempts: int = 6
     workers: int = 4
     reconcile_wait_s: float = 10.0
@@ -128,9 +135,9 @@ class Dispatcher:
         self._passwords: dict[int, tuple[str, str]] = {}  # item id → (password, secret_ref)
         self.intent_times: dict[int, dt.datetime] = {}  # item id → first intent of this run
         self._pool = ThreadPoolExecutor(max_workers=ctx.workers, thread_name_prefix="sender")
-        self._refreshed_at = -1e9
+        self._token = 0  # generation of the token: +1 at each refresh after a 401
+        self._token_unproven = False  # the current token came after a 401, none accepted yet
         self._refusals = 0  # requests refused in a row (connection refused: not sent)
-        self._late_outcomes: list[tuple[Outcome, StepWork]] = []
         self._lock = threading.Lock()
 
         self.finished_items = 0
@@ -178,7 +185,11 @@ class Dispatcher:
                 for future in done:
                     del in_flight[future]
                     sent, results = future.result()
-                    self._complete(sent, results)
+                    try:
+                        self._complete(sent, results)
+                    except (AuthError, RetryBudgetExhaustedError):
+                        self._settle(in_flight)
+                        raise
                 continue
             if stopping:
                 return
@@ -191,6 +202,16 @@ class Dispatcher:
             if scheduler.idle:
                 return
             clock.sleep(max(min(pause, 0.5), 0.005))
+
+    def _settle(
+        self,
+        in_flight: Mapping[Future[tuple[list[Sent], list[BatchResult | TransportFailure]]], None],
+    ) -> None:
+        """The run stops: the answers of the batches still in flight are journaled first."""
+        for future in list(in_flight):
+            sent, results = future.result()
+            with contextlib.suppress(AuthError, RetryBudgetExhaustedError):
+                self._complete(sent, results)
 
     # -- before sending ---------------------------------------------------------------------
 
@@ -260,7 +281,7 @@ class Dispatcher:
             )
             self.intent_times.setdefault(work.item.item_id, now)
             work.attempts += 1
-            sent.append(Sent(work=work, request=request, intent_time=now))
+            sent.append(Sent(work=work, request=request, intent_time=now, token=self._token))
         self.ctx.journal.record_intents(intents)
         for work in batch:
             self._reissue.discard(work.item.item_id)
@@ -308,8 +329,13 @@ class Dispatcher:
         not_executed: list[Attempt] = []
         pending: list[Attempt] = []
         unknown: list[tuple[int, str]] = []
+        refused: list[tuple[Sent, Classified, GraphResponse | None]] = []
         throttled = False
-        for item, verdict, _ in verdicts:
+        for item, verdict, response in verdicts:
+            if verdict.verdict is Verdict.REAUTH:
+                refused.append((item, verdict, response))
+            elif verdict.status is not None and item.token == self._token:
+                self._token_unproven = False  # Graph accepted the current token
             work = item.work
             step = work.step
             self.counters.items_sent += 1
@@ -353,8 +379,6 @@ class Dispatcher:
                     work.state = StepState.BLOCKED
                     self._blocked_since[work.item.item_id] = self.ctx.pacer.clock.monotonic()
                     unknown.append((work.item.item_id, step.key))
-        outcomes.extend(outcome for outcome, _ in self._late_outcomes)
-        self._late_outcomes.clear()
         journal = self.ctx.journal
         if not_executed:
             journal.record_not_executed(not_executed)
@@ -366,6 +390,8 @@ class Dispatcher:
         if throttled:
             self.counters.throttled += 1
         self._emit_batch(verdicts)
+        if refused:
+            self._reauthenticate(refused)
         if self._budget <= 0:
             msg = "retries ran out: Graph failed too many requests in a row"
             raise RetryBudgetExhaustedError(msg)
@@ -415,22 +441,12 @@ class Dispatcher:
             self.ctx.pacer.pause(classified.retry_after_s or 2.0, detail=str(classified.status))
 
     def _retry(self, work: StepWork, verdict: Classified) -> None:
+        """A step proved not executed (429, 503 with Retry-After, an envelope 424/429/503, a
+        401, a refused connection) goes again. It uses none of the step's attempts, only the
+        run's retry budget: when that runs out the run halts (exit 4), the step resendable."""
         self.counters.retries += 1
         self._spend(RETRY_COST)
-        if verdict.verdict is Verdict.REAUTH:
-            self._refresh()
-        if work.attempts >= self.ctx.max_attempts and not _refused(verdict):
-            # Give up on this step; with a proof it was not executed, it is a plain failure.
-            work.state = StepState.FAILED
-            failure = _outcome(
-                work,
-                verdict,
-                StepStatus.FAILED,
-                message=f"gave up after {work.attempts} attempts: "
-                f"{verdict.message or verdict.status}",
-            )
-            self._late_outcomes.append((failure, work))
-            return
+        work.attempts -= 1
         if verdict.verdict is Verdict.THROTTLED and not behaviour(work.item.action).repeatable:
             # Documented as not executed, but read back before sending it again (reliability §1.3).
             work.state = StepState.BLOCKED
@@ -448,11 +464,31 @@ class Dispatcher:
         seconds = min(REFUSED_BACKOFF_S * 2 ** (self._refusals - 1), REFUSED_BACKOFF_MAX_S)
         self.ctx.pacer.pause(seconds, detail="connection refused")
 
-    def _refresh(self) -> None:
-        now = self.ctx.pacer.clock.monotonic()
-        if now - self._refreshed_at > 60.0:
-            self._refreshed_at = now
+    def _reauthenticate(
+        self, refused: Sequence[tuple[Sent, Classified, GraphResponse | None]]
+    ) -> None:
+        """After 401s (their steps already journaled as not executed): a fresh token, with the
+        claims Graph asks for, once; a 401 to the fresh token stops the run (exit 5)."""
+        current = [r for r in refused if r[0].token == self._token]
+        if not current:
+            return  # sent with a token already replaced: the resend uses the fresh one
+        _, verdict, response = current[0]
+        reason = f"{verdict.status} {verdict.code}: {verdict.message}" if verdict.code else "401"
+        if self._token_unproven:
+            run_dir = self.ctx.journal.path.parent
+            msg = f"Graph refused a freshly acquired token too ({reason})"
+            raise AuthError(
+                msg,
+                hint="sign in again (or check the app's credentials), then "
+                f"`entra-bulk apply --resume {run_dir}`: what was not sent is sent then",
+            )
+        claims = claims_challenge(response.header("www-authenticate") if response else None)
+        if claims is not None and self.ctx.refresh_claims is not None:
+            self.ctx.refresh_claims(claims)
+        else:
             self.ctx.refresh_token()
+        self._token += 1
+        self._token_unproven = True
 
     def _spend(self, cost: float) -> None:
         # Raised by `_complete` once the whole answer is journaled: raising here would leave
@@ -589,11 +625,6 @@ class Dispatcher:
         if not moved:
             self.ctx.pacer.clock.sleep(POLL_INTERVAL_S)
         return True
-
-
-def _refused(verdict: Classified) -> bool:
-    """A request that never left (connection refused, DNS, TLS): no HTTP status at all."""
-    return verdict.verdict is Verdict.NOT_SENT and verdict.status is None
 
 
 def applied(

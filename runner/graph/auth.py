@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,21 @@ class TokenProvider(Protocol):
     def access_token(self, *, refresh: bool = False, claims: str | None = None) -> str:
         """A valid access token (from cache unless `refresh` or `claims`)."""
         ...
+
+
+def claims_challenge(www_authenticate: str | None) -> str | None:
+    """The claims a 401's `WWW-Authenticate` asks for (continuous access evaluation), decoded
+    from base64 as msal's `claims_challenge` takes them; None when there are none."""
+    if not www_authenticate:
+        return None
+    found = re.search(r'claims="([^"]*)"', www_authenticate)
+    if found is None or not found.group(1):
+        return None
+    encoded = found.group(1)
+    try:
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def decode_claims(token: str) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def test_reset_lost_before_the_change_is_failed_not_resent(tenant: Tenant) -> No
             "seed": 10,
         },
         {"kind": "batch_status", "status": 429, "retry_after": "0.5", "rate": 0.3, "seed": 11},
-        {"kind": "token_expired", "path": "/$batch", "count": 2, "skip": 3},
+        {"kind": "token_expired", "path": "/$batch", "count": 1, "skip": 3},
     ],
 )
 def test_faults_lose_nothing_and_repeat_no_reset(tenant: Tenant, rule: dict[str, object]) -> None:
@@ -444,3 +444,65 @@ def test_plan_of_a_crashed_run_points_to_resume(tenant: Tenant) -> None:
         f"hint: `entra-bulk apply --resume {run}` continues it: it reads back what is unknown "
         "and repeats nothing\n"
     )
+
+
+def test_throttling_that_never_ends_halts_resumably(
+    emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """429s use no step's attempts: when the run's retry budget runs out it halts (exit 4)
+    with the throttled items still to send, and a resume sends them."""
+    # time_scale: the pacer's budget refills faster after each 429 (the test takes seconds).
+    emulator = emulator_factory(consistency_delay_s=0.3, time_scale=50.0)
+    tenant = tenant_for(emulator, tmp_path, monkeypatch)
+    plan = tenant.plan(TWO_ACTIONS)
+    tenant.fault(
+        kind="status",
+        status=429,
+        retry_after="decimal:0.01",
+        method="POST",
+        path="/users/*/revokeSignInSessions",
+        rate=1.0,
+    )
+    ran = tenant.apply(plan, "--no-canary")
+    run = f"runs/{tenant.run_dir().name}"
+    assert ran.code == ExitCode.HALTED, ran.err
+    assert (
+        "halted: retries ran out: Graph failed too many requests in a row; Graph may be in an "
+        f"outage — resume later; resume with entra-bulk apply --resume {run}\n" in ran.err
+    )
+    rows = tenant.report()
+    assert {row["status"] for row in rows if row["action"] == "revoke_sessions"} == {"intent"}
+    tenant.admin.delete("/faults")
+    resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run)
+    assert resumed.code == ExitCode.SUCCESS, resumed.err
+    assert set(statuses(tenant.report())) == {"verified"}
+
+
+def test_claims_challenge_gets_a_token_with_the_claims(tenant: Tenant) -> None:
+    """F16: a 401 claims challenge on a write batch: one new token (with the claims), resent."""
+    plan = tenant.plan(TWO_ACTIONS)
+    tenant.fault(kind="claims_challenge", path="/$batch", count=1, skip=1)
+    ran = tenant.apply(plan, "--no-canary")
+    assert ran.code == ExitCode.SUCCESS, ran.err
+    assert set(statuses(tenant.report())) == {"verified"}
+    assert sorted(tenant.effects().values()) == [1] * 6
+
+
+def test_token_refused_after_a_refresh_stops_the_run_resumably(tenant: Tenant) -> None:
+    """F15: a 401 to the fresh token too stops the run (exit 5), nothing failed; resume ends it."""
+    plan = tenant.plan(TWO_ACTIONS)
+    tenant.fault(kind="token_expired", path="/$batch", count=2, skip=1)
+    ran = tenant.apply(plan, "--no-canary")
+    run = f"runs/{tenant.run_dir().name}"
+    assert ran.code == ExitCode.AUTH, ran.err
+    assert ran.err.endswith(
+        "error: Graph refused a freshly acquired token too (401 InvalidAuthenticationToken: "
+        "Lifetime validation failed, the token is expired.)\n"
+        "hint: sign in again (or check the app's credentials), then "
+        f"`entra-bulk apply --resume {run}`: what was not sent is sent then\n"
+    ), ran.err
+    assert tenant.ledger() == []
+    resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run)
+    assert resumed.code == ExitCode.SUCCESS, resumed.err
+    assert set(statuses(tenant.report())) == {"verified"}
+    assert sorted(tenant.effects().values()) == [1] * 6
