@@ -29,7 +29,7 @@ from runner.engine.dispatch import (
 from runner.engine.pacer import Pacer
 from runner.engine.reader import Reader
 from runner.engine.schedule import ItemWork, Scheduler, StepState, StepWork, users_from
-from runner.engine.states import StateReader
+from runner.engine.states import Refused, StateReader
 from runner.events import EventLog
 from runner.frozen import FrozenTarget
 from runner.graph.client import GraphClient
@@ -159,7 +159,10 @@ class Run:
         for warning in warnings:
             events.emit("warning", message=warning)
         self.states = StateReader(
-            self.reader, roles=self.roles, beta_methods=bool(kinds & BETA_ONLY_KINDS)
+            self.reader,
+            roles=self.roles,
+            beta_methods=bool(kinds & BETA_ONLY_KINDS),
+            resume=f"entra-bulk apply --resume {journal.path.parent}",
         )
         self.dispatcher = Dispatcher(
             Context(
@@ -299,7 +302,7 @@ class Run:
 
     def _read_states(
         self, wave: Sequence[tuple[FrozenTarget, list[Item]]]
-    ) -> dict[str, UserState | None]:
+    ) -> dict[str, UserState | Refused | None]:
         """The wave's targets as they are now, with what its actions need."""
         actions = {item.action for _, items in wave for item in items}
         needed: frozenset[NeededRead] = frozenset().union(
@@ -310,13 +313,16 @@ class Run:
     def _wave(
         self,
         wave: Sequence[tuple[FrozenTarget, list[Item]]],
-        states: Mapping[str, UserState | None] | None = None,
+        states: Mapping[str, UserState | Refused | None] | None = None,
     ) -> None:
         if states is None:
             states = self._read_states(wave)
         works: list[ItemWork] = []
         for target, items in wave:
             state = states.get(target.object_id)
+            if isinstance(state, Refused):
+                self._end_unreadable(target, state, items)
+                continue
             if state is None or state.fingerprint() != target.fingerprint:
                 reason = _describe_drift(target, state)
                 # The target ends here, whatever the run does next: a drifted target handed
@@ -342,7 +348,32 @@ class Run:
             if item.status is not ItemStatus.PLANNED:
                 self._end_sent_item(item, state, reason)
 
-    def _end_sent_item(self, item: Item, state: UserState | None, reason: str) -> None:
+    def _end_unreadable(
+        self, target: FrozenTarget, refused: Refused, items: Sequence[Item]
+    ) -> None:
+        """A target Graph refuses to read (F18: 403, e.g. a restricted administrative unit):
+        its items fail with Graph's answer, nothing is sent to it, and the run goes on."""
+        reason = f"Graph refused to read the user ({refused.describe()})"
+        planned = [item.id for item in items if item.status is ItemStatus.PLANNED]
+        if planned:
+            self.journal.set_status(
+                planned,
+                ItemStatus.FAILED,
+                reason=reason,
+                http_status=refused.status,
+                error_code=refused.code,
+                error_message=refused.message,
+            )
+        for item in items:
+            if item.status is not ItemStatus.PLANNED:
+                self._end_sent_item(
+                    item, None, reason, unreadable=f"{reason}: whether it was applied is unknown"
+                )
+        self.events.emit("warning", message=f"{target.upn}: {reason}")
+
+    def _end_sent_item(
+        self, item: Item, state: UserState | None, reason: str, *, unreadable: str | None = None
+    ) -> None:
         options = self.plan_options.get(item.action, {})
         records = self.journal.steps(item.id)
         outcomes: list[Outcome] = []
@@ -373,7 +404,7 @@ class Run:
             else:
                 failed = True
                 message = (
-                    "the user no longer exists"
+                    (unreadable or "the user no longer exists")
                     if state is None
                     else f"{reason}; the read-back shows it was not applied; not re-sent"
                 )
@@ -496,6 +527,7 @@ class Run:
         clock = self.pacer.clock
         deadline = clock.monotonic() + self.options.verify_timeout_s
         since_cache: dict[int, dt.datetime] = {}
+        refusals: dict[int, Refused] = {}
         interval = min(FIRST_VERIFY_INTERVAL_S, self.options.verify_interval_s)
         while waiting:
             needed: frozenset[NeededRead] = frozenset().union(
@@ -509,7 +541,9 @@ class Run:
                 state = states.get(item.object_id)
                 since = since_cache.get(item.id) or self._since(item)
                 since_cache[item.id] = since
-                ok = state is not None and behaviour(item.action).verified(
+                if isinstance(state, Refused):
+                    refusals[item.id] = state
+                ok = isinstance(state, UserState) and behaviour(item.action).verified(
                     state, self.plan_options.get(item.action, {}), since=since
                 )
                 if ok:
@@ -529,7 +563,7 @@ class Run:
                     Verification(
                         item_id=item.id,
                         verified=False,
-                        detail={"reason": "the read-back did not show the change in time"},
+                        detail={"reason": _unverified_reason(refusals.get(item.id))},
                     )
                     for item in waiting
                 ]
@@ -543,3 +577,9 @@ class Run:
             return known
         times = [r.intent_time for r in self.journal.steps(item.id) if r.intent_time is not None]
         return min(times) if times else (item.started or dt.datetime.now(dt.UTC))
+
+
+def _unverified_reason(refused: Refused | None) -> str:
+    if refused is not None:
+        return f"Graph refused to read the user back ({refused.describe()})"
+    return "the read-back did not show the change in time"

@@ -40,7 +40,7 @@ from runner.engine.classify import (
 from runner.engine.cost import ZERO, Cost, cost_of
 from runner.engine.pacer import Pacer
 from runner.engine.schedule import Scheduler, StepState, StepWork
-from runner.engine.states import StateReader
+from runner.engine.states import Refused, StateReader
 from runner.errors import AuthError
 from runner.events import EventLog
 from runner.graph.auth import claims_challenge
@@ -561,11 +561,15 @@ class Dispatcher:
     # -- reconciliation ---------------------------------------------------------------------
 
     def _decide(
-        self, work: StepWork, state: UserState | None, now: float
+        self, work: StepWork, state: UserState | Refused | None, now: float
     ) -> tuple[StepState, str] | None:
         """What a blocked step becomes after its read-back, and why (None: keep waiting)."""
         item = work.item
         throttled = id(work) in self._throttled_steps
+        if isinstance(state, Refused):
+            return StepState.FAILED, (
+                f"Graph refused to read the user back ({state.describe()}); not sent again"
+            )
         if state is None:
             return StepState.FAILED, "the user no longer exists"
         since = self.intent_times.get(item.item_id, dt.datetime.now(dt.UTC))

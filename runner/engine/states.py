@@ -2,15 +2,21 @@
 
 Identity and the details the actions need are read in batches of 20; privileged-role
 membership comes from the role map read once at the start of the run. A user that no longer
-exists reads as None.
+exists reads as None; a user Graph refuses to read (403, as for a target protected by a
+restricted administrative unit) reads as `Refused`, and that target's items fail with Graph's
+code and message while the run goes on. When Graph refuses every read of several users at
+once, the app or the signed-in user has lost the permission to read users: `AuthError` (exit 5).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from runner.actions.base import Read as NeededRead
 from runner.engine.reader import Read, Reader
+from runner.errors import AuthError
+from runner.graph.facts import GraphResponse
 from runner.resolve import USER_SELECT, read_details, user_state_from
 from runner.state import UserState
 
@@ -24,24 +30,28 @@ class StateReader:
         *,
         roles: Mapping[str, tuple[str, ...]],
         beta_methods: bool,
+        resume: str = "entra-bulk apply --resume RUN_DIR",
     ) -> None:
         self.reader = reader
+        self.resume = resume  # the command that continues the run (named in an error's hint)
         self.roles = roles
         self.beta_methods = beta_methods
         self.warnings: list[str] = []
 
     def read(
         self, user_ids: Sequence[str], needed: frozenset[NeededRead]
-    ) -> dict[str, UserState | None]:
-        """Each user's state now (None: the user no longer exists)."""
+    ) -> dict[str, UserState | Refused | None]:
+        """Each user's state now (None: the user no longer exists; `Refused`: Graph would not
+        let us read it)."""
         answers = self.reader.run(
             [
                 Read(id=user_id, url=f"/users/{user_id}?$select={USER_SELECT}")
                 for user_id in user_ids
             ]
         )
-        states: dict[str, UserState | None] = {}
+        states: dict[str, UserState | Refused | None] = {}
         present: list[UserState] = []
+        refused: list[Refused] = []
         for user_id in user_ids:
             response = answers[user_id]
             if response.status == 200 and isinstance(response.body, dict):
@@ -51,9 +61,16 @@ class StateReader:
             elif response.status == 404:
                 states[user_id] = None
             else:
-                reason = response.error.describe() if response.error else str(response.status)
-                msg = f"cannot read user {user_id}: {reason}"
-                raise ReadRefusedError(msg)
+                refusal = Refused.of(response)
+                refused.append(refusal)
+                states[user_id] = refusal
+        if len(refused) >= 2 and len(refused) == len(user_ids):
+            msg = (
+                f"Graph refused to read all {len(user_ids)} users asked for "
+                f"(e.g. {refused[0].describe()})"
+            )
+            hint = f"check that the app (or you) may still read users, then `{self.resume}`"
+            raise AuthError(msg, hint=hint)
         if needed and present:
             detailed = read_details(
                 self.reader,
@@ -66,5 +83,26 @@ class StateReader:
         return states
 
 
-class ReadRefusedError(Exception):
-    """Graph refused to read a target (403 and the like): the run cannot check drift."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refused:
+    """Graph refused to read a user (403 and the like): its answer, for that user's items."""
+
+    status: int
+    code: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, response: GraphResponse) -> Refused:
+        """The refusal in `response`."""
+        error = response.error
+        return cls(
+            status=response.status,
+            code=error.code if error else None,
+            message=error.message if error else None,
+            request_id=response.request_id,
+        )
+
+    def describe(self) -> str:
+        """`403 Authorization_RequestDenied: Insufficient privileges ...`."""
+        return f"{self.status} {self.code or ''}: {self.message or ''}".strip(" :")

@@ -506,3 +506,40 @@ def test_token_refused_after_a_refresh_stops_the_run_resumably(tenant: Tenant) -
     assert resumed.code == ExitCode.SUCCESS, resumed.err
     assert set(statuses(tenant.report())) == {"verified"}
     assert sorted(tenant.effects().values()) == [1] * 6
+
+
+def test_target_graph_refuses_to_read_fails_alone(tenant: Tenant) -> None:
+    """F18: a 403 reading one target fails that target's items with Graph's answer; the rest
+    of the run goes on."""
+    plan = tenant.plan(TWO_ACTIONS)
+    adele = tenant.user_id("adele.vance@contoso.com")
+    tenant.fault(kind="status", status=403, method="GET", path=f"/users/{adele}")
+    ran = tenant.apply(plan, "--no-canary")
+    assert ran.code == ExitCode.FINISHED_WITH_FAILURES, ran.err
+    rows = tenant.report()
+    refused = [row for row in rows if row["object_id"] == adele]
+    assert [(row["status"], row["http_status"], row["error_code"]) for row in refused] == [
+        ("failed", "403", "Authorization_RequestDenied")
+    ] * 2
+    assert refused[0]["error_message"] == "Injected failure."
+    assert refused[0]["reason"] == (
+        "Graph refused to read the user (403 Authorization_RequestDenied: Injected failure.)"
+    )
+    assert {row["status"] for row in rows if row["object_id"] != adele} == {"verified"}
+    assert not [key for key in tenant.effects() if key[0] == adele]
+
+
+def test_graph_refusing_every_read_stops_the_run(tenant: Tenant) -> None:
+    """Graph refusing to read every target (permission lost) stops the run with exit 5."""
+    plan = tenant.plan(TWO_ACTIONS)
+    tenant.fault(kind="status", status=403, method="GET", path="/users/*")
+    ran = tenant.apply(plan, "--no-canary")
+    assert ran.code == ExitCode.AUTH, ran.err
+    run = f"runs/{tenant.run_dir().name}"
+    assert ran.err.endswith(
+        "error: Graph refused to read all 3 users asked for (e.g. 403 "
+        "Authorization_RequestDenied: Injected failure.)\n"
+        "hint: check that the app (or you) may still read users, then "
+        f"`entra-bulk apply --resume {run}`\n"
+    ), ran.err
+    assert tenant.ledger() == []
