@@ -243,6 +243,8 @@ class Run:
                     # targets are read for their drift check (reads only; unused if it fails).
                     early = pool.submit(self._read_states, wave)
                     problem = self._check_canary([item for _, items in first for item in items])
+                if self.result.interrupted:
+                    return
                 if problem is not None:
                     self.result.halted = f"canary: {problem}"
                     self.journal.record_event("halt", {"reason": self.result.halted})
@@ -516,13 +518,15 @@ class Run:
                 targets += 1
             chunk.append(item)
             if self._stop_requested():
+                self.result.interrupted = True
                 return
         if chunk:
             self._verify(chunk)
 
     def _verify(self, items: Sequence[Item]) -> int:
         """Read targets back until every item is verified or the time is up; returns how
-        many stayed unverified."""
+        many stayed unverified. Interrupted (SIGINT/SIGTERM), it stops at once and records no
+        negative verification: the items not yet verified stay succeeded, for a resume."""
         waiting = [item for item in items if item.status is ItemStatus.SUCCEEDED]
         clock = self.pacer.clock
         deadline = clock.monotonic() + self.options.verify_timeout_s
@@ -553,7 +557,10 @@ class Run:
             if results:
                 self.journal.record_verifications(results)
             waiting = still
-            if not waiting or clock.monotonic() >= deadline or self._stop_requested():
+            if waiting and self._stop_requested():
+                self.result.interrupted = True
+                return 0
+            if not waiting or clock.monotonic() >= deadline:
                 break
             clock.sleep(interval)
             interval = min(interval * 2, self.options.verify_interval_s)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -543,3 +544,43 @@ def test_graph_refusing_every_read_stops_the_run(tenant: Tenant) -> None:
         f"`entra-bulk apply --resume {run}`\n"
     ), ran.err
     assert tenant.ledger() == []
+
+
+def test_interrupt_during_verification_leaves_items_to_verify_on_resume(
+    emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the changes are read back: exit 130, nothing marked unverified; the resume
+    verifies them."""
+    # Graph shows each change 3 s late: the verification is still waiting when SIGINT comes.
+    tenant = tenant_for(emulator_factory(consistency_delay_s=3.0), tmp_path, monkeypatch)
+    plan = tenant.plan(TWO_ACTIONS)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "ENTRA_BULK_CRASH_AT"}}
+    env.update(PYTHONPATH=str(ROOT), NO_COLOR="1")
+    argv = [sys.executable, "-m", "runner", "--tenant", "emulator", "apply", str(plan), "--yes"]
+    process = subprocess.Popen(
+        [*argv, "--no-canary"],
+        cwd=tenant.folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = list((tenant.folder / "runs").glob("*/journal.sqlite"))
+        found = set().union(*_statuses_in_journal(runs[0].parent).values()) if runs else set()
+        if found and found <= {"succeeded", "verified"} and "succeeded" in found:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    run = f"runs/{tenant.run_dir().name}"
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert f"interrupted; resume with entra-bulk apply --resume {run}\n" in err
+    with Journal.open(tenant.run_dir()) as journal:
+        left = {(item.action, str(item.status), item.verified) for item in journal.items()}
+    assert ("revoke_sessions", "succeeded", None) in left, left
+    assert not [item for item in left if item[2] is False], left
+    resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run)
+    assert resumed.code == ExitCode.SUCCESS, resumed.err
+    assert set(statuses(tenant.report())) == {"verified"}
