@@ -283,6 +283,32 @@ def _since_last_run(events: Sequence[Event]) -> Sequence[Event]:
     return events[starts[-1] :] if starts else events
 
 
+# The exits of a run that stopped before its end: how `status` names them, and why.
+_STOPPED = {
+    int(ExitCode.INTERRUPTED): (
+        "interrupted",
+        "interrupted (Ctrl-C or SIGTERM); what was in flight is recorded",
+    ),
+    int(ExitCode.AUTH): (
+        "stopped: sign-in or permission",
+        "a token or a permission failed mid-run (the run's error output says which)",
+    ),
+    int(ExitCode.STORAGE): (
+        "stopped: local storage error",
+        "the journal, the run folder or the secrets file could not be written",
+    ),
+    int(ExitCode.HALTED): ("halted", "the run halted"),
+    int(ExitCode.REFUSED): ("refused", "the run was refused"),
+    int(ExitCode.INVALID_INPUT): ("stopped: invalid input", "the run was given invalid input"),
+}
+
+
+# Exits that end a process before the run's end, whatever the counts say.
+_EARLY = frozenset(
+    {int(ExitCode.INTERRUPTED), int(ExitCode.AUTH), int(ExitCode.STORAGE), int(ExitCode.INTERNAL)}
+)
+
+
 def assess(
     counts: Mapping[str, int],
     *,
@@ -326,15 +352,28 @@ def assess(
             meaning=str(halts[-1].detail.get("reason", "")),
             next_steps=(resume,),
         )
-    if unfinished:
-        # The journal records no exit code: a process that ends by itself (Ctrl-C, an error)
-        # releases the lock; one that is killed leaves it. Only a bug leaves a file behind.
-        if crash_log is not None:
+    # A process that ends by itself records its exit (`run_ended`) and releases the lock; one
+    # that is killed records nothing and leaves the lock. A bug leaves a file behind.
+    endings = [e for e in latest if e.kind == "run_ended"]
+    code = endings[-1].detail.get("exit") if endings else None
+    stopped = code in _EARLY
+    if unfinished or stopped:
+        # Stopped early with every item sent: some may still wait for their read-back.
+        left = f"{unfinished} items not finished" if unfinished else "verification not finished"
+        if isinstance(code, int) and code in _STOPPED:
+            state, why = _STOPPED[code]
+            return Outcome(
+                code=code,
+                state=state,
+                meaning=f"{left}; {why}",
+                next_steps=(resume,),
+            )
+        if crash_log is not None or code == ExitCode.INTERNAL:
+            where = f"the traceback is in {crash_log}" if crash_log else "see its error output"
             return Outcome(
                 code=int(ExitCode.INTERNAL),
                 state="crashed",
-                meaning=f"{unfinished} items not finished; an internal error stopped the run "
-                f"(a bug: the traceback is in {crash_log})",
+                meaning=f"{left}; an internal error stopped the run (a bug: {where})",
                 next_steps=(resume,),
             )
         if lock is not None:
@@ -347,7 +386,7 @@ def assess(
         return Outcome(
             code=None,
             state="stopped without finishing",
-            meaning=f"{unfinished} items not finished; {why}",
+            meaning=f"{left}; {why}",
             next_steps=(resume,),
         )
     problems = []

@@ -20,7 +20,7 @@ from runner.commands._options import tenant_settings, trace_hook
 from runner.engine.apply import ApplyOptions, ApplyResult, DriftAbortError, Run
 from runner.engine.pacer import Pacer, PacingEvent
 from runner.engine.reader import Reader
-from runner.errors import ExitCode, InputError, RefusedError
+from runner.errors import ExitCode, InputError, RefusedError, RunnerError
 from runner.events import EventLog
 from runner.graph.connect import Connection, connect
 from runner.journal import Journal
@@ -197,6 +197,17 @@ def _exit_code(result: ApplyResult) -> int:
     return int(ExitCode.SUCCESS)
 
 
+def _exit_of(exc: BaseException) -> int:
+    """The exit code the error boundary gives `exc` (product-spec section 2)."""
+    if isinstance(exc, RunnerError):
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return int(ExitCode.INTERRUPTED)
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code
+    return int(ExitCode.INTERNAL)
+
+
 def _claims_refresher(connection: Connection) -> Any:
     """A fresh token carrying the claims of a claims challenge (msal's `claims_challenge`)."""
 
@@ -240,11 +251,13 @@ def _execute(
             except DriftAbortError:
                 result = run.result
                 result.counts = {str(k): v for k, v in journal.counts().items()}
-    except BaseException:
+    except BaseException as exc:
         progress.finish(console)
         # Stopping for a token that needs a person, a second Ctrl-C, a storage error or a
         # bug: the journal already holds the truth; leave reports and the lock in order if
         # we can, and let the error boundary say what happened.
+        with contextlib.suppress(Exception):
+            journal.record_event("run_ended", {"exit": _exit_of(exc), "error": type(exc).__name__})
         with contextlib.suppress(Exception):
             report.write_all(run_dir, journal)
         with contextlib.suppress(Exception):
@@ -253,6 +266,9 @@ def _execute(
     finally:
         secrets.close()
         events.close()
+    code = _exit_code(result)
+    # How this process ended, for `status` and the reports (a killed one records nothing).
+    journal.record_event("run_ended", {"exit": code})
     report.write_all(run_dir, journal)
     journal.release_lock()
     _summary(console, result, run_dir)
@@ -262,7 +278,7 @@ def _execute(
         console.error(f"halted: {result.halted}; resume with entra-bulk apply --resume {run_dir}")
     if result.interrupted:
         console.error(f"interrupted; resume with entra-bulk apply --resume {run_dir}")
-    return _exit_code(result)
+    return code
 
 
 @click.command(name="apply")

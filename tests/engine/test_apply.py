@@ -549,8 +549,8 @@ def test_graph_refusing_every_read_stops_the_run(tenant: Tenant) -> None:
 def test_interrupt_during_verification_leaves_items_to_verify_on_resume(
     emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C while the changes are read back: exit 130, nothing marked unverified; the resume
-    verifies them."""
+    """Ctrl-C while the changes are read back: exit 130 (and status says so), nothing marked
+    unverified; the resume verifies them."""
     # Graph shows each change 3 s late: the verification is still waiting when SIGINT comes.
     tenant = tenant_for(emulator_factory(consistency_delay_s=3.0), tmp_path, monkeypatch)
     plan = tenant.plan(TWO_ACTIONS)
@@ -581,6 +581,11 @@ def test_interrupt_during_verification_leaves_items_to_verify_on_resume(
         left = {(item.action, str(item.status), item.verified) for item in journal.items()}
     assert ("revoke_sessions", "succeeded", None) in left, left
     assert not [item for item in left if item[2] is False], left
+    status = tenant.cli("status", run, "--events", "0")
+    assert [line for line in status.out.splitlines() if line.startswith("outcome")] == [
+        "outcome    interrupted (exit 130): verification not finished; interrupted (Ctrl-C or "
+        "SIGTERM); what was in flight is recorded"
+    ]
     resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run)
     assert resumed.code == ExitCode.SUCCESS, resumed.err
     assert set(statuses(tenant.report())) == {"verified"}
