@@ -76,6 +76,11 @@ def _confirm(console: Console, plan: frozen.FrozenPlan, *, yes: bool, count: int
             f"--confirm-count {acting} ({given} was given)"
         )
         raise RefusedError(msg, hint="the number must equal the plan's count of users")
+    if count is not None and count != acting:
+        # A count given is checked whatever the plan's size: a scheduled job's stale count
+        # means it is not applying the plan it thinks it is.
+        msg = f"--confirm-count {count} was given, but the plan acts on {acting} users"
+        raise RefusedError(msg, hint="the number must equal the plan's count of users")
     if yes:
         return
     if not console.is_terminal:
@@ -297,7 +302,7 @@ def _execute(
     "--confirm-count",
     type=int,
     metavar="N",
-    help=f"The number of users, required above {CONFIRM_THRESHOLD}.",
+    help=f"The number of users: required above {CONFIRM_THRESHOLD}, checked whenever given.",
 )
 @click.option(
     "--on-drift",

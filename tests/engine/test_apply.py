@@ -269,6 +269,20 @@ def test_more_than_fifty_users_need_the_exact_count(
     assert tenant.ledger() == []
 
 
+def test_a_wrong_confirm_count_is_refused_for_a_small_plan_too(tenant: Tenant) -> None:
+    """A --confirm-count that is given must be right even under 50 users (a stale count in a
+    scheduled job); nothing is sent."""
+    plan = tenant.plan(BREACH)
+    acting = acting_targets(plan)
+    ran = tenant.apply(plan, "--confirm-count", str(acting + 4))
+    assert ran.code == ExitCode.REFUSED
+    assert ran.err == (
+        f"error: --confirm-count {acting + 4} was given, but the plan acts on {acting} users\n"
+        "hint: the number must equal the plan's count of users\n"
+    )
+    assert tenant.ledger() == []
+
+
 def test_unapproved_plan_is_refused(tenant: Tenant) -> None:
     """A plan that needs an approval it does not have is refused with exit 3."""
     plan = tenant.plan(BREACH.replace("required_approvals: 0", "required_approvals: 1"))
