@@ -17,6 +17,7 @@ import click
 from runner import approval, frozen, progress, report, summary
 from runner.cli import Console
 from runner.commands._options import tenant_settings, trace_hook
+from runner.commands._rundir import open_run
 from runner.engine.apply import ApplyOptions, ApplyResult, DriftAbortError, Run
 from runner.engine.pacer import Pacer, PacingEvent
 from runner.engine.reader import Reader
@@ -408,7 +409,7 @@ def _resume(
     force_unlock: str | None,
     trace: Any,
 ) -> int:
-    journal = Journal.open(folder)
+    journal = open_run(folder)
     if force_unlock:
         holder = journal.force_unlock(force_unlock)
         console.warn(f"cleared the lock of {holder.describe()}")

@@ -283,6 +283,18 @@ def test_a_wrong_confirm_count_is_refused_for_a_small_plan_too(tenant: Tenant) -
     assert tenant.ledger() == []
 
 
+def test_resume_of_a_folder_that_is_not_a_run_is_an_input_error(tenant: Tenant) -> None:
+    """apply --resume of a wrong path is exit 2 (usage), as for status and report, not a
+    storage error; the tenant sees no request."""
+    ran = tenant.cli("--tenant", "emulator", "apply", "--resume", "runs/nope", "--yes")
+    assert (ran.code, ran.err) == (
+        ExitCode.INVALID_INPUT,
+        "error: runs/nope: not a run folder (no such folder)\n"
+        "hint: `entra-bulk runs` lists the runs under ./runs\n",
+    )
+    assert tenant.admin.get("/requests").json()["value"] == []
+
+
 def test_unapproved_plan_is_refused(tenant: Tenant) -> None:
     """A plan that needs an approval it does not have is refused with exit 3."""
     plan = tenant.plan(BREACH.replace("required_approvals: 0", "required_approvals: 1"))
