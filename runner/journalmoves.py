@@ -303,6 +303,9 @@ def finish(con: Connection, item_id: int, now: dt.datetime, reason: str | None) 
     if old is not new:
         move_item(con, item_id, new, now, {"reason": reason} if reason else {})
     text = redacted(reason)
+    if text is None and old is ItemStatus.UNKNOWN and new is not old:
+        # "may have been executed; reading back" is no longer true: say what decided it.
+        text = redacted(last[3]) or f"{new} after reading back"
     con.execute(
         "UPDATE items SET http_status = ?, error_code = ?, error_message = ?, "
         "request_id = coalesce(?, request_id), "

@@ -70,6 +70,8 @@ def test_a_password_never_set_is_not_handed_over(tenant: Tenant) -> None:
     }
     for row in secrets:
         assert row["value"] not in ran.err + ran.out
+    (failed,) = [row for row in rows.values() if row["status"] == "failed"]
+    assert "reading back" not in failed["reason"], failed["reason"]
 
 
 ALL_STAFF = """version: 1
