@@ -56,6 +56,8 @@ RETRY_BUDGET = 500.0
 RETRY_COST = 5.0
 UNKNOWN_COST = 10.0
 POLL_INTERVAL_S = 1.0
+# How long an operation is followed before its step is decided by reading the user back.
+OPERATION_TIMEOUT_S = 300.0
 # A connection refused (nothing sent): every sender pauses, doubling from this up to the cap,
 # until an answer comes again; the retry budget, not the step's attempts, ends an outage.
 REFUSED_BACKOFF_S = 0.5
@@ -83,6 +85,7 @@ class Pending:
     work: StepWork
     location: str
     due: float
+    since: float | None = None  # when it was first polled (monotonic)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -533,14 +536,30 @@ class Dispatcher:
             return
         now = self.ctx.pacer.clock.monotonic()
         due = [p for p in self._pending if p.due <= now]
+        lost: list[tuple[Pending, str]] = []
         for pending in due:
+            if pending.since is None:
+                pending.since = now
             self.ctx.pacer.acquire(writes=0, units=1)
             try:
                 response = self.ctx.client.request("GET", "", absolute_url=pending.location)
             except TransportFailure:
+                response = None
+            status = (
+                response.body.get("status")
+                if response is not None and isinstance(response.body, dict)
+                else None
+            )
+            if response is not None and response.status in {400, 403, 404, 410}:
+                # The operation cannot be followed (expired, gone, not ours to read).
+                lost.append((pending, f"Graph answered {response.status} for the operation"))
+                continue
+            if now - pending.since >= OPERATION_TIMEOUT_S:
+                lost.append((pending, f"the operation did not end in {OPERATION_TIMEOUT_S:.0f} s"))
+                continue
+            if response is None:
                 pending.due = now + POLL_INTERVAL_S
                 continue
-            status = response.body.get("status") if isinstance(response.body, dict) else None
             if response.status == 200 and status in {"succeeded", "failed"}:
                 self._pending.remove(pending)
                 work = pending.work
@@ -557,6 +576,15 @@ class Dispatcher:
             else:
                 wait_s = response.retry_after_s or POLL_INTERVAL_S
                 pending.due = now + wait_s
+        for pending, why in lost:
+            # Never re-sent: the read-back decides whether the change was made.
+            self._pending.remove(pending)
+            self.counters.unknown += 1
+            self.block(pending.work)
+            self.ctx.journal.mark_unknown(
+                [(pending.work.item.item_id, pending.work.step.key)],
+                reason=f"{why}; reading the user back",
+            )
 
     # -- reconciliation ---------------------------------------------------------------------
 

@@ -113,3 +113,24 @@ def test_a_failed_operation_fails_the_item(emulator: Emulator, tmp_path: Path) -
     requests = httpx.get(f"{emulator.admin_url}/requests").json()["value"]
     posts = [r for r in requests if r["method"] == "POST" and r["path"].endswith("/resetPassword")]
     assert len(posts) == 2
+
+
+def test_an_operation_that_cannot_be_followed_is_decided_by_reading_back(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A 404 on the operation's Location does not poll forever: the step becomes unknown, the
+    user is read back, and the reset (made) is verified; nothing is re-sent."""
+    rule = {
+        "kind": "status",
+        "status": 404,
+        "method": "GET",
+        "path": "/users/*/authentication/operations/*",
+    }
+    assert httpx.post(f"{emulator.admin_url}/faults", json=rule).status_code == 201
+    journal = _apply(emulator, tmp_path)
+    assert [item.status for item in journal.items()] == [ItemStatus.VERIFIED] * 2
+    requests = httpx.get(f"{emulator.admin_url}/requests").json()["value"]
+    posts = [r for r in requests if r["method"] == "POST" and r["path"].endswith("/resetPassword")]
+    assert len(posts) == 2
+    moves = [t for t in journal.transitions() if str(t.new) == "unknown"]
+    assert moves, "the steps went through unknown"
