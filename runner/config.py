@@ -219,10 +219,18 @@ def resolve(
     tenant: str | None,
     config_path: Path | None,
     env: Mapping[str, str] | None = None,
+    for_tenant: str | None = None,
+    emulated: bool = False,
 ) -> Settings:
-    """The settings for `--tenant` / `--config`, or a ConfigError that says how to fix it."""
+    """The settings for `--tenant` / `--config`, or a ConfigError that says how to fix it.
+
+    `for_tenant` and `emulated` describe the tenant a frozen plan or a run was made for: with
+    no `--tenant` and no AZURE_TENANT_ID, an emulated plan goes to the emulated tenant, and a
+    profile file of several profiles and no default gives the one for that tenant id.
+    """
     env = os.environ if env is None else env
-    if tenant == EMULATOR_PROFILE:
+    chosen = tenant is not None or bool(env.get("AZURE_TENANT_ID"))
+    if tenant == EMULATOR_PROFILE or (emulated and not chosen):
         return emulator_settings(env)
     if config_path is not None and not config_path.exists():
         msg = f"{config_path}: no such profile file"
@@ -246,6 +254,15 @@ def resolve(
     if len(profiles) == 1:
         (name,) = profiles
         return _from_profile(name, profiles[name], env, source)
+    matching = [
+        name
+        for name, raw in profiles.items()
+        if for_tenant
+        and isinstance(raw, dict)
+        and str(raw.get("tenant_id", "")).lower() == for_tenant.lower()
+    ]
+    if len(matching) == 1:
+        return _from_profile(matching[0], profiles[matching[0]], env, source)
     msg = "no tenant configured: pass --tenant PROFILE or set AZURE_TENANT_ID"
     hint = (
         f"configure a profile in ./{PROFILE_FILE} (see the README, 'Connecting a real "

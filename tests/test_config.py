@@ -144,6 +144,24 @@ def test_environment_credentials_keep_the_profile_rails(tmp_path: Path) -> None:
     )
 
 
+def test_a_plan_or_run_chooses_its_tenant_when_nothing_else_does(tmp_path: Path) -> None:
+    """Several profiles and no default: the one for the plan's tenant id; an emulated plan
+    goes to the emulated tenant unless --tenant or AZURE_TENANT_ID says otherwise."""
+    path = _write(
+        tmp_path,
+        f'[profiles.prod]\ntenant_id = "{TENANT}"\nauth = "managed-identity"\n'
+        '[profiles.test]\ntenant_id = "00000000-0000-0000-0000-000000000009"\n'
+        'auth = "managed-identity"\n',
+    )
+    assert resolve(tenant=None, config_path=path, env={}, for_tenant=TENANT).profile == "prod"
+    emulated = resolve(tenant=None, config_path=path, env={}, emulated=True)
+    assert emulated.profile == "emulator"
+    chosen = resolve(tenant="test", config_path=path, env={}, emulated=True)
+    assert chosen.profile == "test"
+    with pytest.raises(ConfigError):
+        resolve(tenant=None, config_path=path, env={}, for_tenant=CLIENT)
+
+
 def test_no_tenant_names_both_ways_forward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No profile and no credentials: the error says configure a profile or use the emulator."""
     monkeypatch.chdir(tmp_path)

@@ -90,9 +90,17 @@ def load_plan(console: Console, path: Path, csv: Mapping[str, Any]) -> Plan:
     return result.plan
 
 
-def tenant_settings(console: Console) -> Settings:
-    """The tenant the command acts on (`--tenant`, `--config`, environment)."""
-    return resolve(tenant=console.tenant, config_path=console.config_path)
+def tenant_settings(
+    console: Console, *, for_tenant: str | None = None, emulated: bool = False
+) -> Settings:
+    """The tenant the command acts on (`--tenant`, `--config`, environment; for a frozen plan
+    or a run, the tenant it was made for when nothing else says, see `config.resolve`)."""
+    return resolve(
+        tenant=console.tenant,
+        config_path=console.config_path,
+        for_tenant=for_tenant,
+        emulated=emulated,
+    )
 
 
 def trace_hook(console: Console) -> Callable[[dict[str, Any]], None]:

@@ -346,12 +346,17 @@ def command(
     if force_unlock and resume_dir is None:
         msg = "--force-unlock goes with --resume RUN_DIR"
         raise InputError(msg)
-    settings = tenant_settings(console)
     trace = trace_hook(console) if trace_http else None
     if resume_dir is not None:
-        return _resume(console, resume_dir, settings, force_unlock=force_unlock, trace=trace)
+        return _resume(console, resume_dir, force_unlock=force_unlock, trace=trace)
     assert plan_file is not None
     plan = frozen.read(plan_file)
+    tenant = plan.content.get("tenant")
+    settings = tenant_settings(
+        console,
+        for_tenant=plan.tenant_id,
+        emulated=isinstance(tenant, dict) and tenant.get("emulated") is True,
+    )
     approvals = approval.load(plan_file)
     safety = plan.safety
     options = ApplyOptions(
@@ -404,12 +409,17 @@ def command(
 def _resume(
     console: Console,
     folder: Path,
-    settings: Any,
     *,
     force_unlock: str | None,
     trace: Any,
 ) -> int:
     journal = open_run(folder)
+    known = journal.header()
+    try:
+        settings = tenant_settings(console, for_tenant=known.tenant_id, emulated=known.emulated)
+    except BaseException:
+        journal.close()
+        raise
     if force_unlock:
         holder = journal.force_unlock(force_unlock)
         console.warn(f"cleared the lock of {holder.describe()}")

@@ -576,7 +576,7 @@ def test_interrupt_during_verification_leaves_items_to_verify_on_resume(
     emulator_factory: EmulatorFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C while the changes are read back: exit 130 (and status says so), nothing marked
-    unverified; the resume verifies them."""
+    unverified; the printed resume command verifies them."""
     # Graph shows each change 3 s late: the verification is still waiting when SIGINT comes.
     tenant = tenant_for(emulator_factory(consistency_delay_s=3.0), tmp_path, monkeypatch)
     plan = tenant.plan(TWO_ACTIONS)
@@ -612,6 +612,7 @@ def test_interrupt_during_verification_leaves_items_to_verify_on_resume(
         "outcome    interrupted (exit 130): verification not finished; interrupted (Ctrl-C or "
         "SIGTERM); what was in flight is recorded"
     ]
-    resumed = tenant.cli("--tenant", "emulator", "apply", "--resume", run)
+    # The command as printed, without --tenant: the run knows it is the emulated tenant's.
+    resumed = tenant.cli("apply", "--resume", run)
     assert resumed.code == ExitCode.SUCCESS, resumed.err
     assert set(statuses(tenant.report())) == {"verified"}
