@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -131,6 +132,7 @@ class Dispatcher:
         self.counters = Counters()
         self._budget = RETRY_BUDGET
         self._server_time: dt.datetime | None = None
+        self._server_time_at = 0.0  # time.monotonic() when it arrived
         self._pending: list[Pending] = []
         self._blocked_since: dict[int, float] = {}
         self._throttled_steps: set[int] = set()
@@ -222,7 +224,12 @@ class Dispatcher:
         # Graph's clock, not ours: the `Date` of our last answer, or of the reads made right
         # before the first batch (the drift check), so a skewed local clock never dates an
         # intent (reconciliation compares it with Graph's timestamps).
-        server = self._server_time or self.ctx.states.reader.server_date
+        # The `Date` is advanced by the time since it arrived: after a long pause it would
+        # otherwise date an intent minutes early.
+        if self._server_time is not None:
+            elapsed = time.monotonic() - self._server_time_at
+            return self._server_time + dt.timedelta(seconds=elapsed), TimeSource.SERVER
+        server = self.ctx.states.reader.server_now()
         if server is not None:
             return server, TimeSource.SERVER
         return dt.datetime.now(dt.UTC), TimeSource.LOCAL
@@ -417,6 +424,7 @@ class Dispatcher:
         envelope = result.envelope
         if envelope.server_date is not None:
             self._server_time = envelope.server_date
+            self._server_time_at = time.monotonic()
         if envelope.status != 200:
             classified = classify_envelope(envelope)
             self._pace(classified, write=_is_write(item.work.step))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +66,14 @@ class Reader:
         self._on_read = on_read
         self.requests_sent = 0
         self.server_date: dt.datetime | None = None  # Graph's `Date` of the latest answer
+        self._server_date_at = 0.0  # time.monotonic() when it arrived
+
+    def server_now(self) -> dt.datetime | None:
+        """Graph's clock now, as far as it is known: the latest answer's `Date` plus the time
+        since it arrived (never ahead of Graph: a `Date` is stamped before it arrives)."""
+        if self.server_date is None:
+            return None
+        return self.server_date + dt.timedelta(seconds=time.monotonic() - self._server_date_at)
 
     # -- batched reads --------------------------------------------------------------------
 
@@ -120,6 +129,7 @@ class Reader:
             envelope = result.envelope
             if envelope.server_date is not None:
                 self.server_date = envelope.server_date
+                self._server_date_at = time.monotonic()
             if envelope.status == 401:
                 if refreshed or self._refresh is None:
                     reason = envelope.error.describe() if envelope.error else "401"
