@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import ExitCode
-from runner.runstate import Event, Item, ItemStatus, LockInfo, Orphan, stamp
+from runner.runstate import OUTCOME_UNKNOWN, Event, Item, ItemStatus, LockInfo, Orphan, stamp
 
 COLUMNS: tuple[str, ...] = (
     "item",
@@ -69,6 +69,7 @@ APPLIED_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.VERIFIED})
 SECRET_IN_EFFECT = "in effect"  # noqa: S105 - a state, not a secret
 SECRET_NEVER_SET = "never set"  # noqa: S105 - a state, not a secret
 SECRET_UNSETTLED = "unsettled"  # noqa: S105 - a state, not a secret
+SECRET_UNCERTAIN = "may be in effect"  # noqa: S105 - a state, not a secret
 
 
 def neutralise(value: Any) -> str:
@@ -89,7 +90,7 @@ def row(item: Item, *, plan_ticket: str | None) -> dict[str, Any]:
         "action": item.action,
         "status": str(item.status),
         "verified": item.verified,
-        "reason": item.reason,
+        "reason": _reason(item),
         "planned": item.summary,
         "http_status": item.http_status,
         "error_code": item.error_code,
@@ -108,6 +109,15 @@ def row(item: Item, *, plan_ticket: str | None) -> dict[str, Any]:
     }
 
 
+def _reason(item: Item) -> str | None:
+    """The item's reason; for a change Graph accepted but the read-back did not show, why."""
+    if item.reason or item.verified is not False:
+        return item.reason
+    verification = item.detail.get("verification")
+    why = verification.get("reason") if isinstance(verification, Mapping) else None
+    return f"not verified: {why}" if why else item.reason
+
+
 def _time(moment: dt.datetime | None) -> str | None:
     return None if moment is None else stamp(moment)
 
@@ -122,6 +132,8 @@ def secret_state(item: Item) -> str | None:
         return SECRET_IN_EFFECT
     if item.status in UNSETTLED_STATUSES or item.status is ItemStatus.PLANNED:
         return SECRET_UNSETTLED
+    if item.error_code == OUTCOME_UNKNOWN:
+        return SECRET_UNCERTAIN
     return SECRET_NEVER_SET
 
 
@@ -140,6 +152,7 @@ class Tally:
     secrets: int = 0  # rows of secrets.csv in effect: the ones to hand over
     secrets_never_set: list[Item] = field(default_factory=list)
     secrets_unsettled: list[Item] = field(default_factory=list)
+    secrets_uncertain: list[Item] = field(default_factory=list)
     max_attempts: int = 0
     sent_finished: list[dt.datetime] = field(default_factory=list)
     retry: list[Item] = field(default_factory=list)
@@ -162,6 +175,8 @@ class Tally:
             self.secrets_never_set.append(item)
         elif state == SECRET_UNSETTLED:
             self.secrets_unsettled.append(item)
+        elif state == SECRET_UNCERTAIN:
+            self.secrets_uncertain.append(item)
         self.max_attempts = max(self.max_attempts, item.attempts)
         if item.attempts and item.finished is not None:
             self.sent_finished.append(item.finished)
@@ -181,7 +196,12 @@ class Tally:
     @property
     def secret_rows(self) -> int:
         """Items with a row in secrets.csv, in effect or not."""
-        return self.secrets + len(self.secrets_never_set) + len(self.secrets_unsettled)
+        return (
+            self.secrets
+            + len(self.secrets_never_set)
+            + len(self.secrets_unsettled)
+            + len(self.secrets_uncertain)
+        )
 
     @property
     def total(self) -> int:

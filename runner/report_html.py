@@ -253,6 +253,13 @@ def _attention(page: Page) -> list[str]:
                 "not known to be set; hand them over only once a resume shows them in "
                 "effect.</li>"
             )
+        if t.secrets_uncertain:
+            refs = _refs(t.secrets_uncertain)
+            items.append(
+                f"<li><b>{len(t.secrets_uncertain)} secrets may be in effect</b> (items "
+                f"{_e(refs)}): Graph may have made the change but it could not be read back; "
+                "check the user in the portal before handing one over or resetting again.</li>"
+            )
     if not items:
         return []
     return ['<h2 id="attention">Needs attention</h2>', f'<ul class="todo">{"".join(items)}</ul>']

@@ -132,6 +132,11 @@ DIRECT_STATUSES = frozenset(
 # Items that still need work (or reconciliation) before a run is finished.
 OPEN_STATUSES = frozenset({ItemStatus.PLANNED, ItemStatus.INTENT, ItemStatus.UNKNOWN})
 
+# entra-bulk's own error code (not Graph's) for a step that ended failed because whether it was
+# applied could not be read back (the user could not be read, or its operation was lost): the
+# change may be in effect, so its secret is neither handed over nor called never set.
+OUTCOME_UNKNOWN = "OutcomeUnknown"
+
 
 class IllegalTransitionError(RuntimeError):
     """A move the state machine does not allow: a bug in the caller, never a storage error."""

@@ -120,6 +120,13 @@ def secret_lines(run_dir: str, counted: Tally) -> list[str]:
             f"Secrets unsettled: {len(unsettled)} in secrets.csv, of items {_named(unsettled)}: "
             "not known to be set; hand them over only once a resume shows them in effect"
         )
+    if counted.secrets_uncertain:
+        uncertain = counted.secrets_uncertain
+        out.append(
+            f"Secrets that may be in effect: {len(uncertain)} in secrets.csv, of items "
+            f"{_named(uncertain)}: Graph may have made the change but it could not be read "
+            "back; check the user in the portal before handing one over or resetting again"
+        )
     return out
 
 
@@ -140,6 +147,7 @@ def show(console: Output, run_dir: Path, figures: RunFigures) -> None:
                 "in_effect": counted.secrets,
                 "never_set": [item.ref for item in counted.secrets_never_set],
                 "unsettled": [item.ref for item in counted.secrets_unsettled],
+                "may_be_in_effect": [item.ref for item in counted.secrets_uncertain],
             },
             "requests": figures.requests,
             "throttled": figures.throttled,

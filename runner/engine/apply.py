@@ -35,7 +35,15 @@ from runner.frozen import FrozenTarget
 from runner.graph.client import GraphClient
 from runner.journal import Journal
 from runner.resolve import BETA_ONLY_KINDS, privileged_roles
-from runner.runstate import Item, ItemStatus, Outcome, StepRecord, StepStatus, Verification
+from runner.runstate import (
+    OUTCOME_UNKNOWN,
+    Item,
+    ItemStatus,
+    Outcome,
+    StepRecord,
+    StepStatus,
+    Verification,
+)
 from runner.secretfile import SecretsFile
 from runner.state import COLLECTION, UserState
 
@@ -412,7 +420,13 @@ class Run:
                 )
                 status = StepStatus.FAILED
             outcomes.append(
-                Outcome(item_id=item.id, step_key=record.key, status=status, error_message=message)
+                Outcome(
+                    item_id=item.id,
+                    step_key=record.key,
+                    status=status,
+                    error_code=OUTCOME_UNKNOWN if state is None and unreadable else None,
+                    error_message=message,
+                )
             )
         self.journal.record_outcomes(outcomes)
         left = state is None or any(
@@ -532,6 +546,7 @@ class Run:
         deadline = clock.monotonic() + self.options.verify_timeout_s
         since_cache: dict[int, dt.datetime] = {}
         refusals: dict[int, Refused] = {}
+        unreadable = 0  # items not verified because Graph refused to read their user
         interval = min(FIRST_VERIFY_INTERVAL_S, self.options.verify_interval_s)
         while waiting:
             needed: frozenset[NeededRead] = frozenset().union(
@@ -546,7 +561,14 @@ class Run:
                 since = since_cache.get(item.id) or self._since(item)
                 since_cache[item.id] = since
                 if isinstance(state, Refused):
+                    # Definitive: waiting would not make Graph show the user.
                     refusals[item.id] = state
+                    reason = _unverified_reason(state)
+                    results.append(
+                        Verification(item_id=item.id, verified=False, detail={"reason": reason})
+                    )
+                    unreadable += 1
+                    continue
                 ok = isinstance(state, UserState) and behaviour(item.action).verified(
                     state, self.plan_options.get(item.action, {}), since=since
                 )
@@ -559,6 +581,7 @@ class Run:
             waiting = still
             if waiting and self._stop_requested():
                 self.result.interrupted = True
+                self.result.unverified += unreadable
                 return 0
             if not waiting or clock.monotonic() >= deadline:
                 break
@@ -575,8 +598,8 @@ class Run:
                     for item in waiting
                 ]
             )
-        self.result.unverified += len(waiting)
-        return len(waiting)
+        self.result.unverified += len(waiting) + unreadable
+        return len(waiting) + unreadable
 
     def _since(self, item: Item) -> dt.datetime:
         known = self.dispatcher.intent_times.get(item.id)

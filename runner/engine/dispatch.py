@@ -48,7 +48,7 @@ from runner.graph.auth import claims_challenge
 from runner.graph.client import BatchRequest, BatchResult, GraphClient
 from runner.graph.facts import GraphResponse, SendState, TransportFailure
 from runner.journal import Journal
-from runner.runstate import Attempt, Intent, Outcome, StepStatus, TimeSource
+from runner.runstate import OUTCOME_UNKNOWN, Attempt, Intent, Outcome, StepStatus, TimeSource
 from runner.secretfile import SecretKind, SecretsFile
 from runner.secrets import generate_password
 from runner.state import UserState
@@ -133,6 +133,8 @@ class Dispatcher:
         self._budget = RETRY_BUDGET
         self._server_time: dt.datetime | None = None
         self._server_time_at = 0.0  # time.monotonic() when it arrived
+        # Steps whose operation could not be followed to its end: it may still complete.
+        self._lost_operations: set[int] = set()
         self._pending: list[Pending] = []
         self._blocked_since: dict[int, float] = {}
         self._throttled_steps: set[int] = set()
@@ -587,6 +589,7 @@ class Dispatcher:
         for pending, why in lost:
             # Never re-sent: the read-back decides whether the change was made.
             self._pending.remove(pending)
+            self._lost_operations.add(id(pending.work))
             self.counters.unknown += 1
             self.block(pending.work)
             self.ctx.journal.mark_unknown(
@@ -641,9 +644,12 @@ class Dispatcher:
         outcomes: list[Outcome] = []
         now = self.ctx.pacer.clock.monotonic()
         for work in blocked:
-            decision = self._decide(work, states.get(work.item.user_id), now)
+            state = states.get(work.item.user_id)
+            decision = self._decide(work, state, now)
             if decision is None:
                 continue
+            # Failed without a read-back that can be trusted: the change may be in effect.
+            unsure = isinstance(state, Refused) or id(work) in self._lost_operations
             moved = True
             work.state, message = decision
             self._throttled_steps.discard(id(work))
@@ -656,11 +662,9 @@ class Dispatcher:
                     )
                 )
             elif work.state is StepState.FAILED:
-                outcomes.append(
-                    _outcome(
-                        work, Classified(verdict=Verdict.FAILED, message=message), StepStatus.FAILED
-                    )
-                )
+                code = OUTCOME_UNKNOWN if unsure else None
+                failed = Classified(verdict=Verdict.FAILED, code=code, message=message)
+                outcomes.append(_outcome(work, failed, StepStatus.FAILED))
         self._record(outcomes, blocked)
         if not moved:
             self.ctx.pacer.clock.sleep(POLL_INTERVAL_S)

@@ -556,6 +556,44 @@ def test_target_graph_refuses_to_read_fails_alone(tenant: Tenant) -> None:
     assert not [key for key in tenant.effects() if key[0] == adele]
 
 
+def test_a_reset_that_cannot_be_read_back_may_be_in_effect(tenant: Tenant) -> None:
+    """A reset whose answer was lost on a user Graph then refuses to read: failed, never
+    re-sent, and its password is 'may be in effect' (not 'never set', not handed over); the
+    user's other change is not verified at once, with Graph's answer, without waiting."""
+    plan = tenant.plan(TWO_ACTIONS)
+    adele = tenant.user_id("adele.vance@contoso.com")
+    tenant.fault(kind="status", status=504, when="after", method="PATCH", path=f"/users/{adele}")
+    tenant.fault(kind="status", status=403, method="GET", path=f"/users/{adele}", skip=1)
+    ran = tenant.apply(plan, "--no-canary")
+    assert ran.code == ExitCode.FINISHED_WITH_FAILURES, ran.err
+    (reset,) = [
+        row
+        for row in tenant.report()
+        if row["object_id"] == adele and row["action"] == "reset_password"
+    ]
+    assert (reset["status"], reset["error_code"], reset["secret_state"]) == (
+        "failed",
+        "OutcomeUnknown",
+        "may be in effect",
+    )
+    assert tenant.effects()[(adele, "password_reset")] == 1
+    (revoke,) = [
+        row
+        for row in tenant.report()
+        if row["object_id"] == adele and row["action"] == "revoke_sessions"
+    ]
+    assert (revoke["status"], revoke["reason"]) == (
+        "succeeded",
+        "not verified: Graph refused to read the user back (403 Authorization_RequestDenied: "
+        "Injected failure.)",
+    )
+    assert [line for line in ran.err.splitlines() if line.startswith("Secrets that may")] == [
+        f"Secrets that may be in effect: 1 in secrets.csv, of items {reset['item']} "
+        "(adele.vance@contoso.com): Graph may have made the change but it could not be read "
+        "back; check the user in the portal before handing one over or resetting again"
+    ]
+
+
 def test_graph_refusing_every_read_stops_the_run(tenant: Tenant) -> None:
     """Graph refusing to read every target (permission lost) stops the run with exit 5."""
     plan = tenant.plan(TWO_ACTIONS)
