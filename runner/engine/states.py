@@ -64,7 +64,7 @@ class StateReader:
                 refusal = Refused.of(response)
                 refused.append(refusal)
                 states[user_id] = refusal
-        if len(refused) >= 2 and len(refused) == len(user_ids):
+        if len(refused) >= 2 and len(refused) == len(user_ids) and not self._can_list_users():
             msg = (
                 f"Graph refused to read all {len(user_ids)} users asked for "
                 f"(e.g. {refused[0].describe()})"
@@ -81,6 +81,13 @@ class StateReader:
             )
             states.update(detailed)
         return states
+
+    def _can_list_users(self) -> bool:
+        """Whether Graph still lets us read users at all: when every user asked for is refused,
+        lost permission and users we may not read (a restricted administrative unit) look the
+        same; a one-user list tells them apart."""
+        probe = self.reader.run([Read(id="probe", url="/users?$top=1&$select=id")])["probe"]
+        return probe.status == 200
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

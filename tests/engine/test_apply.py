@@ -595,9 +595,11 @@ def test_a_reset_that_cannot_be_read_back_may_be_in_effect(tenant: Tenant) -> No
 
 
 def test_graph_refusing_every_read_stops_the_run(tenant: Tenant) -> None:
-    """Graph refusing to read every target (permission lost) stops the run with exit 5."""
+    """Graph refusing to read every target and any list of users (permission lost) stops the
+    run with exit 5."""
     plan = tenant.plan(TWO_ACTIONS)
     tenant.fault(kind="status", status=403, method="GET", path="/users/*")
+    tenant.fault(kind="status", status=403, method="GET", path="/users")
     ran = tenant.apply(plan, "--no-canary")
     assert ran.code == ExitCode.AUTH, ran.err
     run = f"runs/{tenant.run_dir().name}"
@@ -607,6 +609,17 @@ def test_graph_refusing_every_read_stops_the_run(tenant: Tenant) -> None:
         "hint: check that the app (or you) may still read users, then "
         f"`entra-bulk apply --resume {run}`\n"
     ), ran.err
+    assert tenant.ledger() == []
+
+
+def test_users_graph_may_not_read_fail_alone_when_others_can_be_read(tenant: Tenant) -> None:
+    """Every target refused (a restricted administrative unit, say) while users can still be
+    listed: their items fail with Graph's answer, the run is not stopped for lost permission."""
+    plan = tenant.plan(TWO_ACTIONS)
+    tenant.fault(kind="status", status=403, method="GET", path="/users/*")
+    ran = tenant.apply(plan, "--no-canary")
+    assert ran.code == ExitCode.FINISHED_WITH_FAILURES, ran.err
+    assert {(row["status"], row["http_status"]) for row in tenant.report()} == {("failed", "403")}
     assert tenant.ledger() == []
 
 
