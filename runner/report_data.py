@@ -325,7 +325,13 @@ _STOPPED = {
 
 # Exits that end a process before the run's end, whatever the counts say.
 _EARLY = frozenset(
-    {int(ExitCode.INTERRUPTED), int(ExitCode.AUTH), int(ExitCode.STORAGE), int(ExitCode.INTERNAL)}
+    {
+        int(ExitCode.HALTED),
+        int(ExitCode.INTERRUPTED),
+        int(ExitCode.AUTH),
+        int(ExitCode.STORAGE),
+        int(ExitCode.INTERNAL),
+    }
 )
 
 
@@ -382,6 +388,8 @@ def assess(
         left = f"{unfinished} items not finished" if unfinished else "verification not finished"
         if isinstance(code, int) and code in _STOPPED:
             state, why = _STOPPED[code]
+            if code == ExitCode.HALTED and halts:
+                why = f"halted: {halts[-1].detail.get('reason', '')}"
             return Outcome(
                 code=code,
                 state=state,

@@ -235,6 +235,48 @@ def test_the_outcome_is_the_exit_code_apply_gives(
     assert assess(counts, unverified=unverified, events=events, run_dir=RUN) == expected
 
 
+@pytest.mark.parametrize(
+    ("counts", "ended", "expected"),
+    [
+        (
+            _counts(succeeded=5),
+            _event(3, "run_ended", exit=4),
+            ("halted", "verification not finished; the run halted"),
+        ),
+        (
+            _counts(verified=2, planned=1),
+            _event(3, "run_ended", exit=130),
+            (
+                "interrupted",
+                "1 items not finished; interrupted (Ctrl-C or SIGTERM); what was in flight "
+                "is recorded",
+            ),
+        ),
+        (
+            _counts(verified=3),
+            _event(3, "run_ended", exit=5),
+            (
+                "stopped: sign-in or permission",
+                "verification not finished; a token or a permission failed mid-run (the run's "
+                "error output says which)",
+            ),
+        ),
+    ],
+    ids=["halted-while-verifying", "interrupted", "auth"],
+)
+def test_the_exit_a_run_recorded_is_its_outcome(
+    counts: dict[str, int], ended: Event, expected: tuple[str, str]
+) -> None:
+    """A run that journaled an early exit (4, 130, 5) is reported with it, even when every
+    item was sent: never 'everything applied and verified'."""
+    outcome = assess(counts, unverified=0, events=[_lock(1, "apply"), ended], run_dir=RUN)
+    assert (outcome.code, outcome.state, outcome.meaning, outcome.next_steps) == (
+        ended.detail["exit"],
+        *expected,
+        (RESUME,),
+    )
+
+
 def test_a_locked_run_is_running_or_stale() -> None:
     """A live holder means still running; a dead one left no exit: stopped, resume takes over."""
     since = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)

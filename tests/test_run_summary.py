@@ -137,6 +137,40 @@ def test_status_of_a_killed_run_says_no_exit_was_recorded(tenant: Tenant) -> Non
     assert _lines(ran.out, "next") == [f"next       entra-bulk apply --resume {run_dir}"]
 
 
+def test_a_resume_that_cannot_sign_in_lets_go_of_the_run(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume whose sign-in fails (exit 5) journals that end and releases the lock it took
+    over: status says why, not 'killed', and a later resume needs no takeover."""
+    plan = tenant.plan(BREACH)
+    killed = subprocess.run(
+        [sys.executable, "-m", "runner", "--tenant", "emulator", "apply", str(plan), "--yes"],
+        cwd=tenant.folder,
+        env={**os.environ, "ENTRA_BULK_CRASH_AT": "after_intent_commit:3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    run_dir = tenant.run_dir()
+    # The same tenant, its sign-in authority on a port nothing listens on.
+    info = json.loads(Path(os.environ["ENTRA_BULK_EMULATOR"]).read_text())
+    info["authority"] = re.sub(r"//[^/]+/", "//127.0.0.1:9/", info["authority"])
+    unreachable = tenant.folder / "unreachable.json"
+    unreachable.write_text(json.dumps(info))
+    monkeypatch.setenv("ENTRA_BULK_EMULATOR", str(unreachable))
+    failed = tenant.cli("apply", "--resume", str(run_dir))
+    assert failed.code == ExitCode.AUTH, failed.err
+    with Journal.open(run_dir) as journal:
+        assert journal.lock_holder() is None
+    ran = tenant.cli("status", str(run_dir), "--events", "0")
+    assert _lines(ran.out, "outcome") == [
+        "outcome    stopped: sign-in or permission (exit 5): 4 items not finished; a token or "
+        "a permission failed mid-run (the run's error output says which)"
+    ]
+
+
 HR = """version: 1
 name: hr
 actions: [revoke_sessions]

@@ -203,6 +203,24 @@ def _exit_code(result: ApplyResult) -> int:
     return int(ExitCode.SUCCESS)
 
 
+@contextlib.contextmanager
+def _holding(journal: Journal) -> Iterator[None]:
+    """While this process holds the run's lock: whatever stops it (sign-in failing before the
+    run starts, a refusal, a storage error while the reports are written) is journaled as the
+    run's end and the lock is let go, so `status` does not take it for a killed process."""
+    try:
+        yield
+    except BaseException as exc:
+        if journal.lock is not None:
+            with contextlib.suppress(Exception):
+                journal.record_event(
+                    "run_ended", {"exit": _exit_of(exc), "error": type(exc).__name__}
+                )
+            with contextlib.suppress(Exception):
+                journal.release_lock()
+        raise
+
+
 def _exit_of(exc: BaseException) -> int:
     """The exit code the error boundary gives `exc` (product-spec section 2)."""
     if isinstance(exc, RunnerError):
@@ -403,7 +421,10 @@ def command(
         # The run reads its plan from the journal: the parsed file (about 200 MB for 100,000
         # targets) is not kept for the length of the run.
         del plan
-        return _execute(console, connection, journal, folder, options, delegated=caller.delegated)
+        with _holding(journal):
+            return _execute(
+                console, connection, journal, folder, options, delegated=caller.delegated
+            )
 
 
 def _resume(
@@ -432,12 +453,14 @@ def _resume(
         canary=int(header.options.get("canary", 10)),
         halt_on_failure_rate=float(header.options.get("halt_on_failure_rate", 0.05)),
     )
-    with connect(
-        settings, prompt=console.info, interactive=console.is_terminal, trace=trace
-    ) as connection:
+    with (
+        _holding(journal),
+        connect(
+            settings, prompt=console.info, interactive=console.is_terminal, trace=trace
+        ) as connection,
+    ):
         caller = identify(connection.tokens, connection.settings)
         if caller.tenant_id and caller.tenant_id != header.tenant_id:
-            journal.release_lock()
             msg = (
                 f"the run is for tenant {header.tenant_id}, but the token is for {caller.tenant_id}"
             )
