@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import shlex
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,7 +107,7 @@ def _refuse_earlier_run(root: Path, plan: frozen.FrozenPlan) -> None:
         return
     run = runs[-1]
     what = f"plan {plan.name!r} ({plan.digest})"
-    resume = f"entra-bulk apply --resume {run.path}"
+    resume = f"entra-bulk apply --resume {shlex.quote(str(run.path))}"
     if run.lock is not None and run.lock_alive is not False:
         msg = (
             f"{what} is being applied in {run.path}: the run is locked by "
@@ -299,9 +300,14 @@ def _execute(
     if result.drift_abort:
         console.error(f"aborted on drift: {result.drift_abort}; re-plan")
     if result.halted:
-        console.error(f"halted: {result.halted}; resume with entra-bulk apply --resume {run_dir}")
+        console.error(
+            f"halted: {result.halted}; resume with entra-bulk apply --resume "
+            + shlex.quote(str(run_dir))
+        )
     if result.interrupted:
-        console.error(f"interrupted; resume with entra-bulk apply --resume {run_dir}")
+        console.error(
+            "interrupted; resume with entra-bulk apply --resume " + shlex.quote(str(run_dir))
+        )
     return code
 
 

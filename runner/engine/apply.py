@@ -11,6 +11,7 @@ before it sends anything new.
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ class Run:
             self.reader,
             roles=self.roles,
             beta_methods=bool(kinds & BETA_ONLY_KINDS),
-            resume=f"entra-bulk apply --resume {journal.path.parent}",
+            resume=f"entra-bulk apply --resume {shlex.quote(str(journal.path.parent))}",
         )
         self.dispatcher = Dispatcher(
             Context(

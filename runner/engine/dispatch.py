@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shlex
 import threading
 import time
 import uuid
@@ -493,7 +494,8 @@ class Dispatcher:
             raise AuthError(
                 msg,
                 hint="sign in again (or check the app's credentials), then "
-                f"`entra-bulk apply --resume {run_dir}`: what was not sent is sent then",
+                f"`entra-bulk apply --resume {shlex.quote(str(run_dir))}`: "
+                "what was not sent is sent then",
             )
         claims = claims_challenge(response.header("www-authenticate") if response else None)
         if claims is not None and self.ctx.refresh_claims is not None:
