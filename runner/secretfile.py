@@ -107,6 +107,7 @@ class SecretsFile:
         self._records: list[SecretRecord] | None = None  # valid rows, read lazily
         self._rows = 0  # data rows on disk, torn ones included (numbers secret_refs)
         self._torn_tail = False  # the file does not end with a newline (a cut row)
+        self._header_rest = b""  # what a crash while creating the file left of its header
 
     def __repr__(self) -> str:
         return f"SecretsFile({str(self.path)!r})"
@@ -168,6 +169,9 @@ class SecretsFile:
                 neutralise(record.secret_ref),
             ]
             data = ("\n" if self._torn_tail else "") + _csv_line([*cells, _check(cells)])
+            if self._header_rest:
+                self._append(self._header_rest, split=False)
+                self._header_rest = b""
             self._append(data.encode("utf-8"), split=True)
             self._torn_tail = False
             self._rows += 1
@@ -296,6 +300,13 @@ class SecretsFile:
         except OSError as exc:
             msg = self._failure("read", exc)
             raise StorageError(msg) from None
+        header = _csv_line(list(COLUMNS)).encode("utf-8")
+        if len(raw) < len(header) and header.startswith(raw):
+            # A crash while the file was being created, before its header was whole: no secret
+            # was ever written to it; the rest of the header goes before the first row.
+            self._header_rest = header[len(raw) :]
+            self._records, self._rows, self._torn_tail = [], 0, False
+            return self._records
         self._torn_tail = bool(raw) and not raw.endswith(b"\n")
         # One row per line (no cell holds a line break), parsed line by line: a row a crash
         # cut short inside a quoted cell cannot swallow the rows after it.

@@ -212,6 +212,22 @@ def test_a_row_cut_by_a_crash_never_passes_for_a_secret(run_dir: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("left", [0, 1, 17], ids=["empty", "one-byte", "part-header"])
+def test_a_file_whose_creation_a_crash_cut_is_completed(run_dir: Path, left: int) -> None:
+    """A kill between creating secrets.csv and writing its whole header left no secret: the
+    file reads as empty and the first row completes the header before it."""
+    header = ",".join(COLUMNS) + "\n"
+    path = run_dir / FILE_NAME
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, header[:left].encode())
+    os.close(fd)
+    secrets = SecretsFile(run_dir)
+    assert secrets.records() == []
+    assert _write(secrets, "1", "After-the-crash-1") == "1:1"
+    assert path.read_text().splitlines()[0] == header.rstrip("\n")
+    assert [r.value for r in SecretsFile(run_dir).records()] == ["After-the-crash-1"]
+
+
 def test_an_edited_row_fails_its_check(run_dir: Path) -> None:
     """A row changed after writing (or cut inside its value) is not trusted."""
     with SecretsFile(run_dir) as secrets:

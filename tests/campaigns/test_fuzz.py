@@ -196,7 +196,7 @@ def test_retry_after_parser_is_total_and_bounded(text: str | None) -> None:
     assert not math.isnan(seconds)
     assert 0.0 <= seconds <= RETRY_AFTER_CEILING_S
     if text is not None and text.strip().lstrip("-").isdigit():
-        assert seconds == min(max(float(text), 0.0), RETRY_AFTER_CEILING_S)
+        assert seconds == min(max(float(text.strip()), 0.0), RETRY_AFTER_CEILING_S)
 
 
 def test_fuzz_figures(figures: Figures) -> None:
