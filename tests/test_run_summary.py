@@ -109,8 +109,8 @@ def test_throttled_items_after_a_retry_budget_halt_are_not_yet_sent(tenant: Tena
     assert statuses(tenant.report())["verified"] == acting
 
 
-def test_status_of_a_killed_run_says_no_exit_was_recorded(tenant: Tenant) -> None:
-    """A SIGKILLed apply is 'stopped without finishing (no exit recorded)', not exit 130."""
+def _killed_apply(tenant: Tenant) -> Path:
+    """Apply BREACH in a child process SIGKILLed at its third intent; its run folder."""
     plan = tenant.plan(BREACH)
     killed = subprocess.run(
         [sys.executable, "-m", "runner", "--tenant", "emulator", "apply", str(plan), "--yes"],
@@ -122,7 +122,12 @@ def test_status_of_a_killed_run_says_no_exit_was_recorded(tenant: Tenant) -> Non
         check=False,
     )
     assert killed.returncode == -9, killed.stderr
-    run_dir = tenant.run_dir()
+    return tenant.run_dir()
+
+
+def test_status_of_a_killed_run_says_no_exit_was_recorded(tenant: Tenant) -> None:
+    """A SIGKILLed apply is 'stopped without finishing (no exit recorded)', not exit 130."""
+    run_dir = _killed_apply(tenant)
     ran = tenant.cli("status", str(run_dir), "--events", "0")
     (outcome,) = _lines(ran.out, "outcome")
     outcome = re.sub(r"since \S+ \(lock id [0-9a-f-]+\)", "since T (lock id L)", outcome)
@@ -142,18 +147,7 @@ def test_a_resume_that_cannot_sign_in_lets_go_of_the_run(
 ) -> None:
     """A resume whose sign-in fails (exit 5) journals that end and releases the lock it took
     over: status says why, not 'killed', and a later resume needs no takeover."""
-    plan = tenant.plan(BREACH)
-    killed = subprocess.run(
-        [sys.executable, "-m", "runner", "--tenant", "emulator", "apply", str(plan), "--yes"],
-        cwd=tenant.folder,
-        env={**os.environ, "ENTRA_BULK_CRASH_AT": "after_intent_commit:3"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert killed.returncode == -9, killed.stderr
-    run_dir = tenant.run_dir()
+    run_dir = _killed_apply(tenant)
     # The same tenant, its sign-in authority on a port nothing listens on.
     info = json.loads(Path(os.environ["ENTRA_BULK_EMULATOR"]).read_text())
     info["authority"] = re.sub(r"//[^/]+/", "//127.0.0.1:9/", info["authority"])
