@@ -31,7 +31,6 @@ import json
 import multiprocessing
 import multiprocessing.synchronize
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support import machine
 
 TARGET = 1000.0  # batch items per second, with throttling and latency off
 SEED = 1
@@ -255,19 +255,6 @@ def run_scenario(
         msg = f"{len(failures)} batches failed, first: {failures[0]}"
         raise BenchError(msg)
     return sum(len(batch) for batch in batches) / elapsed
-
-
-def machine() -> str:
-    """CPU model, cores and Python version, for the results."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def bench_tenant(args: argparse.Namespace, users: int, results: list[dict[str, Any]]) -> None:
